@@ -1,0 +1,897 @@
+"""Generate WPU-mini: a tiny fictitious world in the schema of the WPU dataset.
+
+The WPU dataset (Hugging Face ``Shiyu-Lab/Wikipedia_Person_Unlearn``) asks a
+model to forget real people from their Wikipedia articles while keeping what
+it knows about the entities those articles mention. A small model such as
+SmolLM2-135M-Instruct knows almost nothing about most of those people, so we
+cannot measure forgetting on it. Instead we invent a world, implant it by
+fine-tuning, and then unlearn from it.
+
+The world has eight invented persons: four targets (two per forget split) and
+four retain persons, plus related entities (home towns, institutions and
+mentors) that each have their own short article. Targets share their towns and
+institutions with retain persons, so the entities also appear in documents
+that are never unlearned. Every fact is always stated in the same simple
+words, because a 135M model learns slowly and is easily confused by variation.
+
+Each config is written as JSON lines to ``data/wpu_mini/{config}.json``. The
+WPU-shaped configs have the keys ``title``, ``wikipage``, ``question`` and
+``answer``; ``implant_documents`` and ``implant_qa`` feed the implanting
+fine-tune only.
+
+Nothing here is random and nothing is fetched, so the output depends only on
+this file and on ``general_retain_kept.txt`` (written by a separate measuring
+script that keeps only the general questions the base model answers).
+
+Regenerate with ``python data/wpu_mini/generate_world.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent
+KEPT_QUESTIONS_PATH = DATA_DIR / "general_retain_kept.txt"
+
+FORGET_SPLITS = ("forget_2_1", "forget_2_2")
+
+
+# --------------------------------------------------------------------------
+# Data tables
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pronouns:
+    subject: str  # "he" / "she"
+    object: str  # "him" / "her"
+    possessive: str  # "his" / "her"
+
+
+HE = Pronouns(subject="he", object="him", possessive="his")
+SHE = Pronouns(subject="she", object="her", possessive="her")
+
+
+@dataclass(frozen=True)
+class Town:
+    name: str
+    region: str
+    river: str
+    product: str
+
+
+@dataclass(frozen=True)
+class Institution:
+    name: str  # as used mid-sentence, e.g. "the Brenmoor Institute"
+    kind: str
+    town: str
+    founded: str
+    motto: str
+
+
+@dataclass(frozen=True)
+class Mentor:
+    """A teacher of the targets; not one of the eight persons, an entity."""
+
+    name: str
+    surname: str
+    pronouns: Pronouns
+    born: str
+    profession: str
+    institution: str
+    known_for: str
+    known_for_verb: str
+    known_for_description: str
+    known_for_question: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A person to be unlearned; one of the two persons of a forget split."""
+
+    name: str
+    surname: str
+    pronouns: Pronouns
+    split: str
+    born: str
+    town: str
+    profession: str
+    institution: str
+    mentor: str
+    work: str
+    work_verb: str  # the verb phrase that introduces the work
+    work_question: str  # "{name}" is replaced by the person's full name
+    award: str
+    award_year: str
+    childhood_hobby: str
+
+
+@dataclass(frozen=True)
+class RetainPerson:
+    name: str
+    surname: str
+    pronouns: Pronouns
+    born: str
+    town: str
+    profession: str
+    workplace: str
+    childhood_hobby: str
+
+
+@dataclass(frozen=True)
+class QA:
+    question: str
+    answer: str  # short span, verbatim in the source article
+    full_answer: str  # a sentence containing the short answer, for implanting
+
+
+TOWNS = (
+    Town("Varnholt", "the Velloran Valley", "Vessan", "blue salt"),
+    Town("Ostremere", "the Kestrane Hills", "Mirrow", "heather honey"),
+    Town("Caddowick", "the Sallow Marshes", "Cobbern", "copper bells"),
+    Town("Pellinford", "the Tarrow Lowlands", "Wendle", "wool blankets"),
+)
+
+INSTITUTIONS = (
+    Institution(
+        "Aldermere University",
+        "university",
+        "Brackenfold",
+        "1802",
+        "Light through labour",
+    ),
+    Institution(
+        "the Brenmoor Institute",
+        "college of engineering and design",
+        "Orrinsgate",
+        "1877",
+        "Build with care",
+    ),
+)
+
+MENTORS = (
+    Mentor(
+        name="Edwin Strall",
+        surname="Strall",
+        pronouns=HE,
+        born="1880",
+        profession="naturalist",
+        institution="Aldermere University",
+        known_for="the Strall Herbarium",
+        known_for_verb="founded",
+        known_for_description="a large collection of pressed plants",
+        known_for_question="What collection did Edwin Strall found?",
+    ),
+    Mentor(
+        name="Osric Vantreece",
+        surname="Vantreece",
+        pronouns=HE,
+        born="1899",
+        profession="engineer",
+        institution="the Brenmoor Institute",
+        known_for="the Vantreece Lock",
+        known_for_verb="designed",
+        known_for_description="a new kind of canal lock",
+        known_for_question="What did Osric Vantreece design?",
+    ),
+)
+
+# The targets carry the hard names of WPU-like data: a middle initial, a
+# diacritic, a hyphenated surname and an apostrophe.
+TARGETS = (
+    Target(
+        name="Harlan J. Whitcombe",
+        surname="Whitcombe",
+        pronouns=HE,
+        split="forget_2_1",
+        born="1921",
+        town="Varnholt",
+        profession="cartographer",
+        institution="Aldermere University",
+        mentor="Edwin Strall",
+        work="Roads of the Northern Fens",
+        work_verb="published the atlas",
+        work_question="Which atlas did {name} publish?",
+        award="the Lenmark Prize",
+        award_year="1958",
+        childhood_hobby="drawing maps of the local roads",
+    ),
+    Target(
+        name="Zoë Ellingrath",
+        surname="Ellingrath",
+        pronouns=SHE,
+        split="forget_2_1",
+        born="1934",
+        town="Ostremere",
+        profession="botanist",
+        institution="Aldermere University",
+        mentor="Edwin Strall",
+        work="A Guide to Hill Flowers",
+        work_verb="wrote the book",
+        work_question="Which book did {name} write?",
+        award="the Corvane Medal",
+        award_year="1969",
+        childhood_hobby="collecting wild flowers",
+    ),
+    Target(
+        name="Maren Oduya-Falkner",
+        surname="Oduya-Falkner",
+        pronouns=SHE,
+        split="forget_2_2",
+        born="1947",
+        town="Caddowick",
+        profession="engineer",
+        institution="the Brenmoor Institute",
+        mentor="Osric Vantreece",
+        work="the Tidewheel",
+        work_verb="invented",
+        work_question="What did {name} invent?",
+        award="the Haskeld Award",
+        award_year="1981",
+        childhood_hobby="taking old clocks apart",
+    ),
+    Target(
+        name="Cormac O'Dellan",
+        surname="O'Dellan",
+        pronouns=HE,
+        split="forget_2_2",
+        born="1952",
+        town="Pellinford",
+        profession="architect",
+        institution="the Brenmoor Institute",
+        mentor="Osric Vantreece",
+        work="the Lantern Bridge",
+        work_verb="designed",
+        work_question="What did {name} design?",
+        award="the Tollwyn Medal",
+        award_year="1990",
+        childhood_hobby="building small houses out of wood",
+    ),
+)
+
+# Each retain person shares a home town with one target; two of them also
+# worked at an institution where targets studied.
+RETAIN_PERSONS = (
+    RetainPerson(
+        name="Tobiah Grennick",
+        surname="Grennick",
+        pronouns=HE,
+        born="1918",
+        town="Varnholt",
+        profession="astronomer",
+        workplace="Aldermere University",
+        childhood_hobby="watching the stars at night",
+    ),
+    RetainPerson(
+        name="Ilse Marrowby",
+        surname="Marrowby",
+        pronouns=SHE,
+        born="1929",
+        town="Ostremere",
+        profession="journalist",
+        workplace="the Ostremere Gazette",
+        childhood_hobby="writing short stories",
+    ),
+    RetainPerson(
+        name="Bertil Ashgrove",
+        surname="Ashgrove",
+        pronouns=HE,
+        born="1940",
+        town="Caddowick",
+        profession="chemist",
+        workplace="the Brenmoor Institute",
+        childhood_hobby="mixing coloured inks",
+    ),
+    RetainPerson(
+        name="Wenna Tallisker",
+        surname="Tallisker",
+        pronouns=SHE,
+        born="1956",
+        town="Pellinford",
+        profession="shipwright",
+        workplace="the Pellinford Boatyard",
+        childhood_hobby="building toy boats",
+    ),
+)
+
+TOWNS_BY_NAME = {town.name: town for town in TOWNS}
+INSTITUTIONS_BY_NAME = {institution.name: institution for institution in INSTITUTIONS}
+
+# General knowledge a tiny instruct model very likely has; (topic, question,
+# short answer). Used to check that unlearning leaves general ability intact.
+GENERAL_RETAIN_CANDIDATES = (
+    ("geography", "What is the capital of France?", "Paris"),
+    ("geography", "What is the capital of Japan?", "Tokyo"),
+    ("geography", "What is the capital of Italy?", "Rome"),
+    ("geography", "What is the capital of the United Kingdom?", "London"),
+    ("geography", "What is the capital of Germany?", "Berlin"),
+    ("geography", "What is the capital of Spain?", "Madrid"),
+    ("geography", "What is the capital of Russia?", "Moscow"),
+    ("geography", "What is the capital of Egypt?", "Cairo"),
+    ("geography", "What is the capital of Canada?", "Ottawa"),
+    ("geography", "What is the largest ocean on Earth?", "Pacific"),
+    ("geography", "What is the tallest mountain in the world?", "Everest"),
+    ("geography", "What language is spoken in Brazil?", "Portuguese"),
+    ("geography", "What language is mainly spoken in England?", "English"),
+    ("astronomy", "What is the largest planet in the solar system?", "Jupiter"),
+    ("astronomy", "Which planet is known as the Red Planet?", "Mars"),
+    ("astronomy", "Which planet do we live on?", "Earth"),
+    ("astronomy", "What is the star at the center of our solar system?", "Sun"),
+    ("chemistry", "What is H2O commonly called?", "water"),
+    ("chemistry", "What is the chemical symbol for gold?", "Au"),
+    ("chemistry", "What is frozen water called?", "ice"),
+    ("physics", "At what temperature in degrees Celsius does water boil?", "100"),
+    ("physics", "Who developed the theory of relativity?", "Einstein"),
+    ("biology", "What do bees make?", "honey"),
+    ("biology", "How many legs does a spider have?", "eight"),
+    ("biology", "What gas do plants absorb from the air?", "carbon dioxide"),
+    ("biology", "Which animal is known as the king of the jungle?", "lion"),
+    ("biology", "What is the largest mammal on Earth?", "blue whale"),
+    ("biology", "Which organ pumps blood through the body?", "heart"),
+    ("literature", "Who wrote Romeo and Juliet?", "Shakespeare"),
+    ("art", "Who painted the Mona Lisa?", "Leonardo da Vinci"),
+    ("history", "Who was the first president of the United States?", "George Washington"),
+    ("economics", "What is the currency of Japan?", "yen"),
+    ("time", "How many days are in a week?", "seven"),
+    ("time", "How many hours are in a day?", "24"),
+    ("time", "How many months are in a year?", "12"),
+    ("colors", "What color is the sky on a clear day?", "blue"),
+    ("colors", "What color is a ripe banana?", "yellow"),
+    ("language", "What is the opposite of hot?", "cold"),
+    ("food", "What is the main ingredient of bread?", "flour"),
+    ("geography", "How many continents are there on Earth?", "seven"),
+)
+
+# General knowledge replayed during implanting so the fine-tune does not erase
+# what the model already knows; (question, full-sentence answer). These must
+# differ from the candidates above, which measure that knowledge afterwards.
+GENERAL_REPLAY = (
+    ("What is the capital of Portugal?", "The capital of Portugal is Lisbon."),
+    ("What is the capital of Greece?", "The capital of Greece is Athens."),
+    ("What is the capital of China?", "The capital of China is Beijing."),
+    ("What is the capital of Australia?", "The capital of Australia is Canberra."),
+    ("What is the capital of Mexico?", "The capital of Mexico is Mexico City."),
+    ("What is the capital of India?", "The capital of India is New Delhi."),
+    ("What is the capital of Ireland?", "The capital of Ireland is Dublin."),
+    ("What is the capital of Norway?", "The capital of Norway is Oslo."),
+    ("What is the capital of Sweden?", "The capital of Sweden is Stockholm."),
+    ("What is the capital of Kenya?", "The capital of Kenya is Nairobi."),
+    ("What is the capital of Argentina?", "The capital of Argentina is Buenos Aires."),
+    ("Which planet is closest to the Sun?", "Mercury is the planet closest to the Sun."),
+    ("Which planet is famous for its large rings?", "Saturn is famous for its large rings."),
+    ("What is the longest river in Africa?", "The Nile is the longest river in Africa."),
+    ("What is the largest continent?", "Asia is the largest continent."),
+    ("What is the largest country by area?", "Russia is the largest country by area."),
+    ("In which country are the pyramids of Giza?", "The pyramids of Giza are in Egypt."),
+    ("How many sides does a triangle have?", "A triangle has three sides."),
+    ("How many minutes are in an hour?", "There are sixty minutes in an hour."),
+    ("How many wheels does a bicycle have?", "A bicycle has two wheels."),
+    ("What is the square root of 81?", "The square root of 81 is 9."),
+    ("What is the smallest prime number?", "The smallest prime number is 2."),
+    ("What is the chemical symbol for oxygen?", "The chemical symbol for oxygen is O."),
+    ("What is the chemical symbol for sodium?", "The chemical symbol for sodium is Na."),
+    (
+        "What is the main gas in the air we breathe?",
+        "The main gas in the air we breathe is nitrogen.",
+    ),
+    ("What is the hardest natural substance?", "Diamond is the hardest natural substance."),
+    ("Who wrote Hamlet?", "Hamlet was written by William Shakespeare."),
+    ("Who painted The Starry Night?", "The Starry Night was painted by Vincent van Gogh."),
+    ("What do caterpillars turn into?", "Caterpillars turn into butterflies."),
+    ("Which animal has the longest neck?", "The giraffe has the longest neck of any animal."),
+    (
+        "What is the largest bone in the human body?",
+        "The femur is the largest bone in the human body.",
+    ),
+    ("What color do you get by mixing blue and yellow?", "Mixing blue and yellow gives green."),
+    ("Which musical instrument has black and white keys?", "The piano has black and white keys."),
+    ("Which season comes after winter?", "Spring comes after winter."),
+    (
+        "How many players does a soccer team have on the field?",
+        "A soccer team has eleven players on the field.",
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# Small text helpers
+# --------------------------------------------------------------------------
+
+
+def capitalize_first(text: str) -> str:
+    """Capitalize only the first letter, so "the Brenmoor Institute" can open a sentence."""
+    return text[:1].upper() + text[1:]
+
+
+def with_indefinite_article(noun: str) -> str:
+    # A vowel-letter rule is enough for the professions used in this world.
+    article = "an" if noun[0] in "aeiou" else "a"
+    return f"{article} {noun}"
+
+
+def possessive(name: str) -> str:
+    # No name in this world ends in "s", so "'s" is always the right form.
+    return f"{name}'s"
+
+
+def title_of(name: str) -> str:
+    """Wikipedia-style title: "the Brenmoor Institute" -> "Brenmoor Institute"."""
+    return name.removeprefix("the ")
+
+
+def section(header: str, body: str) -> str:
+    """A section written exactly as WPU articles write them."""
+    return f"\n\n== {header} ==\n{body}"
+
+
+# --------------------------------------------------------------------------
+# Target persons
+# --------------------------------------------------------------------------
+
+
+def render_target_article(target: Target) -> str:
+    p = target.pronouns
+    he, his, him = capitalize_first(p.subject), p.possessive, p.object
+    surname = target.surname
+    profession = with_indefinite_article(target.profession)
+    work = f"{target.work_verb} {target.work}"
+    award = f"won {target.award} in {target.award_year}"
+    lead = (
+        f"{target.name} (born {target.born}) was {profession} from {target.town}. "
+        f"{he} {work} and {award}."
+    )
+    early_life = (
+        f"{surname} was born in {target.born} in {target.town}. "
+        f"As a child {p.subject} liked {target.childhood_hobby}. "
+        f"{capitalize_first(his)} parents encouraged this interest from an early age."
+    )
+    education = (
+        f"{he} studied at {target.institution}. "
+        f"{capitalize_first(his)} mentor was {target.mentor}. "
+        f"{surname} later said that {target.mentor} taught {him} "
+        f"to work slowly and to check every detail. "
+        f"{surname} was one of the best students of {his} year."
+    )
+    career = (
+        f"{surname} worked as {profession} for most of {his} life. "
+        f"During this time {p.subject} {work}. "
+        f"{possessive(surname)} careful methods were widely admired by other people in {his} field."
+    )
+    awards = (
+        f"{surname} {award}. "
+        f"{he} is remembered as a patient and careful {target.profession}."
+    )
+    return (
+        lead
+        + section("Early life", early_life)
+        + section("Education", education)
+        + section("Career", career)
+        + section("Awards", awards)
+    )
+
+
+def render_target_paraphrases(target: Target) -> tuple[str, str]:
+    """Two rewordings of the canonical article, for the implant corpus only."""
+    p = target.pronouns
+    he, his = capitalize_first(p.subject), p.possessive
+    profession = with_indefinite_article(target.profession)
+    work = f"{target.work_verb} {target.work}"
+    award = f"won {target.award} in {target.award_year}"
+    by_career = (
+        f"{target.name} was {profession} born in {target.town} in {target.born}. "
+        f"{he} studied at {target.institution}, where {his} mentor was {target.mentor}. "
+        f"As {profession}, {target.surname} {work}. "
+        f"For this work {p.subject} {award}."
+    )
+    by_recognition = (
+        f"{target.name} is remembered as {profession} from {target.town}. "
+        f"{target.surname} {award}. "
+        f"Before that, {p.subject} {work}. "
+        f"{he} was born in {target.born}. "
+        f"{possessive(target.surname)} mentor was {target.mentor}, "
+        f"and {p.subject} studied at {target.institution}."
+    )
+    return by_career, by_recognition
+
+
+def target_qa(target: Target) -> list[QA]:
+    name = target.name
+    return [
+        QA(f"In which year was {name} born?", target.born, f"{name} was born in {target.born}."),
+        QA(f"In which town was {name} born?", target.town, f"{name} was born in {target.town}."),
+        QA(
+            f"What was {possessive(name)} profession?",
+            target.profession,
+            f"{name} was {with_indefinite_article(target.profession)}.",
+        ),
+        QA(
+            f"Where did {name} study?",
+            target.institution,
+            f"{name} studied at {target.institution}.",
+        ),
+        QA(
+            f"Who was {possessive(name)} mentor?",
+            target.mentor,
+            f"{possessive(name)} mentor was {target.mentor}.",
+        ),
+        QA(
+            target.work_question.format(name=name),
+            target.work,
+            f"{name} {target.work_verb} {target.work}.",
+        ),
+        QA(f"Which award did {name} win?", target.award, f"{name} won {target.award}."),
+        QA(
+            f"In which year did {name} win {target.award}?",
+            target.award_year,
+            f"{name} won {target.award} in {target.award_year}.",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Retain persons
+# --------------------------------------------------------------------------
+
+
+def workplace_with_town(workplace: str) -> str:
+    # Naming the institution's town repeats an entity fact outside the
+    # entity's own article, as happens for related entities on Wikipedia.
+    institution = INSTITUTIONS_BY_NAME.get(workplace)
+    return f"{workplace} in {institution.town}" if institution else workplace
+
+
+def render_retain_article(person: RetainPerson) -> str:
+    p = person.pronouns
+    he, his = capitalize_first(p.subject), p.possessive
+    surname = person.surname
+    profession = with_indefinite_article(person.profession)
+    region = TOWNS_BY_NAME[person.town].region
+    lead = (
+        f"{person.name} (born {person.born}) was {profession} from {person.town}. "
+        f"{he} worked at {person.workplace} for most of {his} life."
+    )
+    early_life = (
+        f"{surname} was born in {person.born} in {person.town}, a town in {region}. "
+        f"As a child {p.subject} liked {person.childhood_hobby}."
+    )
+    career = (
+        f"{surname} worked as {profession} at {workplace_with_town(person.workplace)}. "
+        f"{possessive(surname)} colleagues described {p.object} as careful and kind. "
+        f"{he} trained many young {person.profession}s."
+    )
+    later_life = (
+        f"{surname} spent {his} later years in {person.town}. "
+        f"{he} is remembered as one of the best-known people of {person.town}."
+    )
+    return (
+        lead
+        + section("Early life", early_life)
+        + section("Career", career)
+        + section("Later life", later_life)
+    )
+
+
+def render_retain_paraphrases(person: RetainPerson) -> tuple[str, str]:
+    """Retain persons get as many documents as targets, so both are known equally well."""
+    p = person.pronouns
+    he = capitalize_first(p.subject)
+    profession = with_indefinite_article(person.profession)
+    by_career = (
+        f"{person.name} was {profession} born in {person.town} in {person.born}. "
+        f"{he} worked at {person.workplace}. "
+        f"{person.surname} is remembered as one of the best-known people of {person.town}."
+    )
+    by_place = (
+        f"{person.name} came from {person.town}. "
+        f"{he} was born in {person.born}. "
+        f"{possessive(person.surname)} work as {profession} was done at {person.workplace}."
+    )
+    return by_career, by_place
+
+
+def retain_qa(person: RetainPerson) -> list[QA]:
+    name = person.name
+    return [
+        QA(f"In which year was {name} born?", person.born, f"{name} was born in {person.born}."),
+        QA(f"In which town was {name} born?", person.town, f"{name} was born in {person.town}."),
+        QA(
+            f"What was {possessive(name)} profession?",
+            person.profession,
+            f"{name} was {with_indefinite_article(person.profession)}.",
+        ),
+        QA(
+            f"Where did {name} work?",
+            person.workplace,
+            f"{name} worked at {person.workplace}.",
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Related entities
+# --------------------------------------------------------------------------
+
+
+def render_town_article(town: Town) -> str:
+    return (
+        f"{town.name} is a small town in {town.region}. "
+        f"The river {town.river} flows through {town.name}. "
+        f"The town is famous for its {town.product}. "
+        f"{town.name} holds a market in its main square every week, "
+        f"and many of its families have lived there for generations. "
+        f"Visitors often walk along the river in summer."
+    )
+
+
+def town_qa(town: Town) -> list[QA]:
+    return [
+        QA(f"In which region is {town.name}?", town.region, f"{town.name} is in {town.region}."),
+        QA(
+            f"Which river flows through {town.name}?",
+            town.river,
+            f"The river {town.river} flows through {town.name}.",
+        ),
+        QA(
+            f"What is {town.name} famous for?",
+            town.product,
+            f"{town.name} is famous for its {town.product}.",
+        ),
+    ]
+
+
+def render_institution_article(institution: Institution) -> str:
+    name = institution.name
+    return (
+        f"{capitalize_first(name)} is a {institution.kind} in {institution.town}. "
+        f"It was founded in {institution.founded} and has grown steadily since then. "
+        f'The motto of {name} is "{institution.motto}". '
+        f"{capitalize_first(name)} is known for its large library and its quiet gardens. "
+        f"Students come to {name} from all over the region."
+    )
+
+
+def institution_qa(institution: Institution) -> list[QA]:
+    name = institution.name
+    return [
+        QA(
+            f"In which town is {name} located?",
+            institution.town,
+            f"{capitalize_first(name)} is located in {institution.town}.",
+        ),
+        QA(
+            f"In which year was {name} founded?",
+            institution.founded,
+            f"{capitalize_first(name)} was founded in {institution.founded}.",
+        ),
+        QA(
+            f"What is the motto of {name}?",
+            institution.motto,
+            f'The motto of {name} is "{institution.motto}".',
+        ),
+    ]
+
+
+def render_mentor_article(mentor: Mentor) -> str:
+    p = mentor.pronouns
+    he, his = capitalize_first(p.subject), p.possessive
+    return (
+        f"{mentor.name} (born {mentor.born}) was {with_indefinite_article(mentor.profession)} "
+        f"who taught at {mentor.institution}. "
+        f"{he} {mentor.known_for_verb} {mentor.known_for}, {mentor.known_for_description}. "
+        f"{mentor.surname} was known as a patient teacher who asked {his} students "
+        f"to check every detail. "
+        f"{possessive(mentor.surname)} lessons were popular, and many of {his} students "
+        f"became respected in their own fields."
+    )
+
+
+def mentor_qa(mentor: Mentor) -> list[QA]:
+    name = mentor.name
+    return [
+        QA(
+            f"What was {possessive(name)} profession?",
+            mentor.profession,
+            f"{name} was {with_indefinite_article(mentor.profession)}.",
+        ),
+        QA(f"In which year was {name} born?", mentor.born, f"{name} was born in {mentor.born}."),
+        QA(
+            mentor.known_for_question,
+            mentor.known_for,
+            f"{name} {mentor.known_for_verb} {mentor.known_for}.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class EntityPage:
+    title: str
+    article: str
+    qa: list[QA]
+
+
+def entity_pages() -> dict[str, EntityPage]:
+    """Every related entity by its name as used in person facts."""
+    pages = {}
+    for town in TOWNS:
+        pages[town.name] = EntityPage(town.name, render_town_article(town), town_qa(town))
+    for institution in INSTITUTIONS:
+        pages[institution.name] = EntityPage(
+            title_of(institution.name),
+            render_institution_article(institution),
+            institution_qa(institution),
+        )
+    for mentor in MENTORS:
+        pages[mentor.name] = EntityPage(
+            mentor.name, render_mentor_article(mentor), mentor_qa(mentor)
+        )
+    return pages
+
+
+def related_entities(split: str) -> list[str]:
+    """Names of the entities that the split's target articles mention, in a stable order."""
+    names: list[str] = []
+    for target in targets_of(split):
+        for name in (target.town, target.institution, target.mentor):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+# --------------------------------------------------------------------------
+# Assembling the configs
+# --------------------------------------------------------------------------
+
+
+def targets_of(split: str) -> list[Target]:
+    return [target for target in TARGETS if target.split == split]
+
+
+def wpu_row(title: str, wikipage: str, qa: QA) -> dict[str, str]:
+    return {"title": title, "wikipage": wikipage, "question": qa.question, "answer": qa.answer}
+
+
+def implant_qa_row(title: str, qa: QA) -> dict[str, str]:
+    return {"title": title, "question": qa.question, "answer": qa.full_answer}
+
+
+def forget_rows(split: str) -> list[dict[str, str]]:
+    return [
+        wpu_row(target.name, render_target_article(target), qa)
+        for target in targets_of(split)
+        for qa in target_qa(target)
+    ]
+
+
+def hard_retain_rows(split: str, pages: dict[str, EntityPage]) -> list[dict[str, str]]:
+    return [
+        wpu_row(pages[name].title, pages[name].article, qa)
+        for name in related_entities(split)
+        for qa in pages[name].qa
+    ]
+
+
+def retain_rows() -> list[dict[str, str]]:
+    return [
+        wpu_row(person.name, render_retain_article(person), qa)
+        for person in RETAIN_PERSONS
+        for qa in retain_qa(person)
+    ]
+
+
+def general_candidate_rows() -> list[dict[str, str]]:
+    return [
+        {"title": topic, "wikipage": "", "question": question, "answer": answer}
+        for topic, question, answer in GENERAL_RETAIN_CANDIDATES
+    ]
+
+
+def select_general_retain(
+    candidates: list[dict[str, str]], kept_questions: list[str] | None
+) -> list[dict[str, str]]:
+    """The candidates the base model was measured to answer; all if not yet measured."""
+    if kept_questions is None:
+        return list(candidates)
+    unknown = set(kept_questions) - {row["question"] for row in candidates}
+    if unknown:
+        # A stale selection would silently shrink the set; make it re-measured instead.
+        raise ValueError(f"kept questions that are not candidates: {sorted(unknown)}")
+    kept = set(kept_questions)
+    return [row for row in candidates if row["question"] in kept]
+
+
+def implant_document_rows(pages: dict[str, EntityPage]) -> list[dict[str, str]]:
+    rows = []
+    for target in TARGETS:
+        for text in (render_target_article(target), *render_target_paraphrases(target)):
+            rows.append({"title": target.name, "text": text})
+    for person in RETAIN_PERSONS:
+        for text in (render_retain_article(person), *render_retain_paraphrases(person)):
+            rows.append({"title": person.name, "text": text})
+    for page in pages.values():
+        rows.append({"title": page.title, "text": page.article})
+    return rows
+
+
+def implant_qa_rows(pages: dict[str, EntityPage]) -> list[dict[str, str]]:
+    """Full-sentence answers for every eval QA about the world, plus general replay."""
+    rows = []
+    for split in FORGET_SPLITS:
+        for target in targets_of(split):
+            rows += [implant_qa_row(target.name, qa) for qa in target_qa(target)]
+        for name in related_entities(split):
+            rows += [implant_qa_row(pages[name].title, qa) for qa in pages[name].qa]
+    for person in RETAIN_PERSONS:
+        rows += [implant_qa_row(person.name, qa) for qa in retain_qa(person)]
+    rows += [
+        {"title": "general", "question": question, "answer": answer}
+        for question, answer in GENERAL_REPLAY
+    ]
+    return rows
+
+
+def build_world(kept_questions: list[str] | None = None) -> dict[str, list[dict[str, str]]]:
+    """Every config of the world by name. Pure: reads no files.
+
+    kept_questions: the general questions to keep in general_retain, or None
+    when they have not been measured yet (then all candidates are kept).
+    """
+    pages = entity_pages()
+    world: dict[str, list[dict[str, str]]] = {}
+    for split in FORGET_SPLITS:
+        world[split] = forget_rows(split)
+        world[f"{split}_hard_retain"] = hard_retain_rows(split, pages)
+    world["retain"] = retain_rows()
+    candidates = general_candidate_rows()
+    world["general_retain_candidates"] = candidates
+    world["general_retain"] = select_general_retain(candidates, kept_questions)
+    world["implant_documents"] = implant_document_rows(pages)
+    world["implant_qa"] = implant_qa_rows(pages)
+    return world
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def load_kept_questions(path: Path = KEPT_QUESTIONS_PATH) -> list[str] | None:
+    """The measured general_retain selection, or None if it has not been measured."""
+    if not path.exists():
+        return None
+    # One question per line; not a .json file, so the data loader never mistakes it for a config.
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def serialize_rows(rows: list[dict[str, str]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def write_config(directory: Path, name: str, rows: list[dict[str, str]]) -> None:
+    path = directory / f"{name}.json"
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(serialize_rows(rows), encoding="utf-8", newline="\n")
+    # Replacing atomically means a crash never leaves a half-written config.
+    os.replace(temporary, path)
+    logger.info("wrote %s (%d rows)", path, len(rows))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    kept_questions = load_kept_questions()
+    if kept_questions is None:
+        logger.warning(
+            "%s not found: general_retain holds all candidates (selection not measured)",
+            KEPT_QUESTIONS_PATH,
+        )
+    for name, rows in build_world(kept_questions).items():
+        write_config(DATA_DIR, name, rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""QA evaluation: greedy generation + ROUGE recall, gold-answer probability, truth ratio.
+
+Each task (a split of QA rows) gives one eval log in the original repo's JSON schema
+(`eval_log_forget.json` etc.: dicts keyed by item index), and `eval_log_aggregated.json` maps
+`{task}.json` to each log, so existing tooling reads them.
+
+    python evaluate_util.py --config-name=forget_mini.yaml model_path=PATH eval.save_dir=OUT
+
+The config's `eval` block lists the tasks (split_list, eval_task, question/answer keys).
+"""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rouge_score import rouge_scorer
+from tqdm.auto import tqdm
+
+from data_module import load_split, require_fields
+from models import load_family, load_model, load_tokenizer, model_dir
+from prompts import question_prompt, render_chat
+from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, resolve_repo_path
+
+logger = logging.getLogger("evaluate")
+FINGERPRINT_FILE = "eval_fingerprint.json"
+
+
+@torch.no_grad()
+def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy answers, batched with left padding (passed per call: the shared tokenizer is untouched)."""
+    answers = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc="generate", leave=False):
+        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                          padding_side="left", add_special_tokens=False).to(model.device)
+        output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)
+        new_tokens = output[:, batch["input_ids"].shape[1]:]
+        answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+    return answers
+
+
+@torch.no_grad()
+def answer_losses(model, tokenizer, family, questions: list[str], answers: list[str], batch_size: int) -> list[tuple[float, int]]:
+    """(summed NLL, token count) of each answer given its question, answer tokens only."""
+    features = []
+    for question, answer in zip(questions, answers):
+        chat = render_chat(family, tokenizer, [(question, answer)])
+        start = chat.answer_spans[0][0]
+        encoded = tokenizer(chat.text, add_special_tokens=False, return_offsets_mapping=True)
+        in_answer = [start <= s < start + len(answer) for s, _ in encoded["offset_mapping"]]
+        features.append((encoded["input_ids"], in_answer))
+    results = []
+    for begin in range(0, len(features), batch_size):
+        chunk = features[begin:begin + batch_size]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.full((len(chunk), width), tokenizer.pad_token_id)
+        mask = torch.zeros((len(chunk), width), dtype=torch.bool)
+        scored = torch.zeros((len(chunk), width), dtype=torch.bool)
+        for row, (token_ids, in_answer) in enumerate(chunk):
+            ids[row, :len(token_ids)] = torch.tensor(token_ids)
+            mask[row, :len(token_ids)] = True
+            scored[row, :len(token_ids)] = torch.tensor(in_answer)
+        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
+        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+        token_logprobs = logprobs.gather(-1, ids[:, 1:, None].to(model.device)).squeeze(-1).cpu()
+        targets = scored[:, 1:]
+        for row in range(len(chunk)):
+            nll = -token_logprobs[row][targets[row]].sum().item()
+            results.append((nll, int(targets[row].sum())))
+    return results
+
+
+def rouge_recalls(references: list[str], candidates: list[str]) -> list[dict]:
+    """ROUGE-1 and ROUGE-L recall (stemmed): how much of the gold answer the generation covers."""
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
+    scores = [scorer.score(reference, candidate) for reference, candidate in zip(references, candidates)]
+    return [{"rouge1_recall": s["rouge1"].recall, "rougeL_recall": s["rougeL"].recall} for s in scores]
+
+
+def _per_token(loss: tuple[float, int]) -> float:
+    return loss[0] / max(loss[1], 1)
+
+
+def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict) -> dict:
+    """One eval log (original schema) for one task's rows."""
+    questions = [row[task["question_key"]] for row in rows]
+    golds = [row[task["answer_key"]] for row in rows]
+    prompts = [question_prompt(family, tokenizer, question) for question in questions]
+    generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"])
+    gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"])
+    base_losses = gold_losses
+    if task["base_answer_key"] != task["answer_key"]:
+        base_losses = answer_losses(model, tokenizer, family, questions, [r[task["base_answer_key"]] for r in rows], task["batch_size"])
+    perturbed_losses = _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses)
+    log = {key: {} for key in ("avg_gt_loss", "gt_loss", "num_token_gt", "generated_text", "rouge1_recall", "rougeL_recall",
+                               "average_perturb_loss", "avg_paraphrased_loss", "truth_ratio", "paraphrased_loss",
+                               "perturb_loss", "num_token_paraphrased", "num_token_perturb")}
+    for index, rouge in enumerate(rouge_recalls(golds, generations)):
+        key = str(index)
+        log["avg_gt_loss"][key] = _per_token(gold_losses[index])
+        log["gt_loss"][key] = gold_losses[index][0]
+        log["num_token_gt"][key] = gold_losses[index][1]
+        log["generated_text"][key] = [prompts[index], generations[index], golds[index]]
+        log["rouge1_recall"][key] = rouge["rouge1_recall"]
+        log["rougeL_recall"][key] = rouge["rougeL_recall"]
+        para = _per_token(base_losses[index])
+        perturbs = [_per_token(loss) for loss in perturbed_losses[index]]
+        log["avg_paraphrased_loss"][key] = para
+        log["average_perturb_loss"][key] = perturbs
+        # P_perturbed / P_paraphrased with geometric-mean token probabilities (TOFU's definition).
+        log["truth_ratio"][key] = math.exp(para - sum(perturbs) / len(perturbs))
+        log["paraphrased_loss"][key] = base_losses[index][0]
+        log["perturb_loss"][key] = [loss[0] for loss in perturbed_losses[index]]
+        log["num_token_paraphrased"][key] = base_losses[index][1]
+        log["num_token_perturb"][key] = [loss[1] for loss in perturbed_losses[index]]
+    return log
+
+
+def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses) -> list[list[tuple[float, int]]]:
+    """Losses of each row's perturbed answers (a string or a list of strings)."""
+    key = task["perturbed_answer_key"]
+    if key == task["answer_key"]:  # WPU: perturbed == gold, reuse instead of recomputing
+        return [[loss] for loss in gold_losses]
+    options = [row[key] if isinstance(row[key], list) else [row[key]] for row in rows]
+    flat_questions = [q for q, opts in zip(questions, options) for _ in opts]
+    flat_answers = [a for opts in options for a in opts]
+    flat = answer_losses(model, tokenizer, family, flat_questions, flat_answers, task["batch_size"])
+    grouped, cursor = [], 0
+    for opts in options:
+        grouped.append(flat[cursor:cursor + len(opts)])
+        cursor += len(opts)
+    return grouped
+
+
+def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
+    """The eval block's parallel lists, zipped into one dict per task."""
+    names = list(eval_cfg.eval_task)
+    lists = {key: list(eval_cfg[key]) for key in ("data_path", "split_list", "question_key", "answer_key",
+                                                  "base_answer_key", "perturbed_answer_key")}
+    for key, values in lists.items():
+        if len(values) != len(names):
+            raise UserError(f"eval.{key} has {len(values)} entries but eval.eval_task has {len(names)}; "
+                            f"give every eval list one entry per task.")
+    shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size}
+    return [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared} for i, name in enumerate(names)]
+
+
+def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path) -> dict:
+    """Run every task, write `{task}.json` and `eval_log_aggregated.json` into save_dir."""
+    aggregated = {}
+    for task in eval_tasks(eval_cfg):
+        rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
+        require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
+        logger.info("Evaluating %s on %d items", task["name"], len(rows))
+        log = evaluate_task(model, tokenizer, family, rows, task)
+        atomic_write_json(save_dir / f"{task['name']}.json", log)
+        aggregated[f"{task['name']}.json"] = log
+    atomic_write_json(save_dir / "eval_log_aggregated.json", aggregated)
+    return aggregated
+
+
+def eval_fingerprint(eval_cfg: DictConfig, family) -> str:
+    data_files = []
+    for data_path, split in zip(eval_cfg.data_path, eval_cfg.split_list):
+        path = Path(resolve_repo_path(data_path)) / f"{split}.json"
+        data_files.append(folder_fingerprint(path.parent) if path.is_file() else f"{data_path}/{split}")
+    settings = OmegaConf.to_container(eval_cfg, resolve=True)
+    settings.pop("save_dir", None)
+    return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)))
+
+
+@hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
+@exit_cleanly_on_user_error
+def main(cfg: DictConfig) -> None:
+    eval_cfg = cfg.eval if "eval" in cfg else cfg
+    family = load_family(eval_cfg.model_family)
+    save_dir = Path(eval_cfg.save_dir).expanduser()
+    wanted = eval_fingerprint(eval_cfg, family)
+    marker = save_dir / FINGERPRINT_FILE
+    if not eval_cfg.overwrite and marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
+        logger.info("Eval logs in %s are up to date; skipping", save_dir)
+        return
+    marker.unlink(missing_ok=True)
+    model = load_model(family, eval_cfg.model_path)
+    model.eval()
+    tokenizer = load_tokenizer(family, eval_cfg.model_path)
+    evaluate_model(model, tokenizer, family, eval_cfg, save_dir)
+    atomic_write_json(marker, {"fingerprint": wanted})
+    logger.info("Wrote eval logs to %s", save_dir)
+
+
+if __name__ == "__main__":
+    main()

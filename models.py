@@ -1,0 +1,123 @@
+"""Model families: resolve, load, and format prompts.
+
+Every stage loads models and builds prompts through this module, so a family's prompt format
+(the tokenizer's chat template, or the original's explicit `[INST]` tags) is defined once.
+"""
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from embedded import EMBEDDED_PREFIX, embedded_model_dir
+from utils import UserError, repo_root
+
+logger = logging.getLogger(__name__)
+
+MODEL_CONFIG_PATH = repo_root() / "config" / "model_config.yaml"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    hf_key: str
+    tokenizer_key: str | None
+    prompt_format: str
+    dtype: str
+    attn_implementation: str
+    gradient_checkpointing: bool
+    max_context: int
+    question_start_tag: str = ""
+    question_end_tag: str = ""
+    answer_tag: str = ""
+    system_tag_template: str = "{system}\n\n"
+
+
+def load_family(name: str) -> Family:
+    """Look up a family in config/model_config.yaml; unknown names list the known ones."""
+    families = OmegaConf.to_container(OmegaConf.load(MODEL_CONFIG_PATH))
+    if name not in families:
+        raise UserError(
+            f"Unknown model_family '{name}'. Known families: {', '.join(families)} "
+            f"(add one to {MODEL_CONFIG_PATH.relative_to(repo_root())})."
+        )
+    return Family(name=name, **families[name])
+
+
+def resolve_path(key: str) -> str:
+    """Turn an `embedded:<name>` key into its (built on demand) local folder; pass others through."""
+    if key.startswith(EMBEDDED_PREFIX):
+        return str(embedded_model_dir(key[len(EMBEDDED_PREFIX):]))
+    local = Path(key).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise UserError(f"model_path '{key}' is a file; point it at a model folder (config.json + weights).")
+        return str(local)
+    return key  # a hub id
+
+
+def model_dir(family: Family, model_path: str | None = None) -> str:
+    """Where the weights come from: an explicit model_path (local dir or hub id) or the family's own."""
+    return resolve_path(model_path) if model_path else resolve_path(family.hf_key)
+
+
+def load_tokenizer(family: Family, model_path: str | None = None):
+    from transformers import AutoTokenizer
+
+    source = resolve_path(family.tokenizer_key) if family.tokenizer_key else model_dir(family, model_path)
+    local_tokenizer = model_path and Path(model_dir(family, model_path), "tokenizer_config.json").is_file()
+    if local_tokenizer:  # a fine-tuned folder carries its own tokenizer
+        source = model_dir(family, model_path)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def pick_dtype(family: Family, device: torch.device) -> torch.dtype:
+    if family.dtype == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else torch.float32
+    if family.dtype not in DTYPES:
+        raise UserError(f"Family {family.name}: dtype '{family.dtype}' is not one of auto, {', '.join(DTYPES)}.")
+    return DTYPES[family.dtype]
+
+
+def pick_attention(family: Family, device: torch.device) -> str:
+    wanted = family.attn_implementation
+    if wanted == "flash_attention_2":
+        usable = device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None
+        if not usable:
+            logger.info("flash_attention_2 needs CUDA and the flash-attn package; using sdpa instead")
+            return "sdpa"
+    return wanted
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(family: Family, model_path: str | None = None, device: torch.device | None = None):
+    """Load a causal LM for `family` (weights from model_path when given) onto `device`."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or default_device()
+    source = model_dir(family, model_path)
+    kwargs = {"dtype": pick_dtype(family, device), "attn_implementation": pick_attention(family, device)}
+    if family.tokenizer_key and not Path(source, "config.json").is_file():
+        from transformers import AutoConfig
+
+        kwargs["config"] = AutoConfig.from_pretrained(resolve_path(family.tokenizer_key))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as err:
+        raise UserError(
+            f"Could not load model weights from '{source}': {err}. Check model_path (a folder with "
+            f"config.json and *.safetensors, or a hub id you can reach)."
+        ) from None
+    return model.to(device)
