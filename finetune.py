@@ -94,6 +94,8 @@ def train(cfg: DictConfig, staging: Path) -> dict:
         save_strategy="no",
         report_to=[],
         remove_unused_columns=False,
+        # Batches of similar lengths: dynamic padding then wastes ~2% instead of ~25% of compute.
+        train_sampling_strategy="group_by_length",
         bf16=model.dtype.is_floating_point and str(model.dtype) == "torch.bfloat16",
     )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id))

@@ -210,7 +210,7 @@ def test_general_retain_follows_the_measured_selection(generator):
 
 
 def test_kept_questions_are_loaded_when_measured(generator, tmp_path):
-    assert generator.load_kept_questions(tmp_path / "missing.json") is None
-    path = tmp_path / "kept.json"
-    path.write_text(json.dumps(["What is the capital of France?"]), encoding="utf-8")
+    assert generator.load_kept_questions(tmp_path / "missing.txt") is None
+    path = tmp_path / "kept.txt"
+    path.write_text("What is the capital of France?\n", encoding="utf-8")
     assert generator.load_kept_questions(path) == ["What is the capital of France?"]

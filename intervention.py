@@ -1,0 +1,308 @@
+"""The causal-intervention teacher for one chunk of text.
+
+For each of N substitute names the target's name is swapped in the chunk (and in the
+counterfactual prompt), the model reads the N edited texts, and its next-token distributions
+are aligned back to the original tokens. Where a teacher predicts the substitute's name, that
+probability is moved back onto the real name. The N aligned distributions are averaged and kept
+in compact form (top-k ids and probabilities plus the residual mass).
+
+Alignment is exact, not a diff: we made the edits ourselves, so every original character
+outside a name maps to a known edited character. An original token is aligned when the edited
+text has a token with the same id over the mapped characters. No padding, no difflib heuristics.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from names import Edit, Mention, find_mentions, replace_mentions
+from prompts import question_prompt
+
+COUNTERFACTUAL_PROMPT = "Complete the following passage about {name}."
+MOVE_FLOOR = 1e-8  # mass left on a substitute token after moving it (keeps log-probs finite)
+MAJORITY_THRESHOLD = 0.1  # a teacher "predicts the substitute" when it gives it this much mass
+WHP_PENALTY = 5.0
+
+
+@dataclass
+class ChunkTeacher:
+    """Teacher targets for one chunk, in the student's own token positions."""
+
+    text: str  # the chunk text (without prompt)
+    input_ids: list[int]  # what the student reads: prompt (if any) + chunk
+    positions: np.ndarray  # int32 (P,): position t is trained to predict token t+1
+    topk_ids: np.ndarray  # int32 (P, K)
+    topk_probs: np.ndarray  # float32 (P, K)
+    residual: np.ndarray  # float32 (P,): teacher mass outside the top-k
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    content_start: int  # character where the chunk starts (after the prompt)
+
+
+def encode(tokenizer, prompt: str, chunk: str) -> Encoded:
+    enc = tokenizer(prompt + chunk, add_special_tokens=False, return_offsets_mapping=True)
+    return Encoded(enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]], len(prompt))
+
+
+def prompt_for(family, tokenizer, name: str, use_prompt: bool) -> str:
+    return question_prompt(family, tokenizer, COUNTERFACTUAL_PROMPT.format(name=name)) if use_prompt else ""
+
+
+def _shift_before(char: int, edits: list[Edit]) -> int | None:
+    """Offset to add to an original chunk character; None when it lies inside an edited name."""
+    shift = 0
+    for edit in edits:
+        if char < edit.start:
+            break
+        if char < edit.end:
+            return None
+        shift = edit.new_end - edit.end
+    return shift
+
+
+def align(student: Encoded, teacher: Encoded, edits: list[Edit]) -> dict[int, int]:
+    """Student position -> teacher position, for tokens that read the same text in both.
+
+    The last prompt token is paired too (both predict the chunk's first token).
+    """
+    teacher_at = {span: pos for pos, span in enumerate(teacher.offsets)}
+    pairs = {}
+    if student.content_start and teacher.content_start:
+        s_last = max(p for p, (s, _) in enumerate(student.offsets) if s < student.content_start)
+        t_last = max(p for p, (s, _) in enumerate(teacher.offsets) if s < teacher.content_start)
+        pairs[s_last] = t_last
+    for pos, (start, end) in enumerate(student.offsets):
+        if start < student.content_start or end <= start:
+            continue
+        rel_start, rel_end = start - student.content_start, end - student.content_start
+        shift_start, shift_end = _shift_before(rel_start, edits), _shift_before(rel_end - 1, edits)
+        if shift_start is None or shift_end is None or shift_start != shift_end:
+            continue
+        span = (rel_start + shift_start + teacher.content_start, rel_end + shift_start + teacher.content_start)
+        t_pos = teacher_at.get(span)
+        if t_pos is not None and teacher.ids[t_pos] == student.ids[pos]:
+            pairs[pos] = t_pos
+    return pairs
+
+
+def token_positions_in(encoded: Encoded, mentions: list[Mention]) -> set[int]:
+    """Positions of tokens that overlap a name mention (in the chunk part)."""
+    spans = [(m.start + encoded.content_start, m.end + encoded.content_start) for m in mentions]
+    return {p for p, (s, e) in enumerate(encoded.offsets) if any(s < me and ms < e for ms, me in spans)}
+
+
+def mention_first_tokens(encoded: Encoded, mentions: list[Mention]) -> dict[int, int]:
+    """Position of each mention's first token -> that token id."""
+    firsts = {}
+    for mention in mentions:
+        start = mention.start + encoded.content_start
+        for pos, (s, e) in enumerate(encoded.offsets):
+            if s <= start < e or (s >= start and e > s):
+                firsts[pos] = encoded.ids[pos]
+                break
+    return firsts
+
+
+def word_first_tokens(tokenizer, words: list[str]) -> dict[str, list[int]]:
+    """First token id of each word, with a leading space ("w_prefix") and without ("wo_prefix")."""
+    def first(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"][0]
+
+    return {"w_prefix": [first(" " + w) for w in words], "wo_prefix": [first(w) for w in words]}
+
+
+def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> None:
+    """In place: move the mass of `from_ids` (above a floor) onto each row's `to_ids` token."""
+    for token in set(from_ids):
+        keep = to_ids != token
+        moved = (rows[:, token] - MOVE_FLOOR).clamp(min=0) * keep
+        rows[:, token] -= moved
+        rows[torch.arange(len(rows)), to_ids] += moved
+
+
+@torch.no_grad()
+def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int) -> list[torch.Tensor]:
+    """Logits at the requested positions of each sequence, in bounded micro-batches.
+
+    The output projection runs only at the requested positions, so memory stays flat as the
+    vocabulary, N and the chunk length grow.
+    """
+    base, head = model.get_decoder(), model.get_output_embeddings()
+    device = next(model.parameters()).device
+    results = []
+    for start in range(0, len(texts_ids), micro_batch):
+        batch = texts_ids[start:start + micro_batch]
+        width = max(len(ids) for ids in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            ids[row, :len(seq)] = torch.tensor(seq)
+            mask[row, :len(seq)] = 1
+        hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        for row, wanted in enumerate(positions[start:start + micro_batch]):
+            results.append(head(hidden[row, torch.tensor(wanted, device=device)]).float().cpu())
+    return results
+
+
+@dataclass(frozen=True)
+class TeacherSettings:
+    counter_fact_prompt: bool = True
+    change_name_back: bool = True
+    whp_baseline: bool = False
+    drop_non_ascii: bool = False  # WPU: pronunciations and foreign-script spans are not trained
+    top_k: int = 32
+    micro_batch: int = 4
+
+
+def non_ascii_spans(text: str, min_length: int = 4) -> list[tuple[int, int]]:
+    """Runs of non-ASCII characters (ASCII spaces inside a run do not end it), longer than 3 chars."""
+    spans, start = [], None
+    for index, char in enumerate(text + "a"):
+        if not char.isascii():
+            start = index if start is None else start
+        elif start is not None and not char.isspace():
+            end = len(text[start:index].rstrip()) + start
+            if end - start >= min_length:
+                spans.append((start, end))
+            start = None
+    return spans
+
+
+def _predicts_span(encoded: Encoded, spans: list[tuple[int, int]]) -> set[int]:
+    """Positions whose next token overlaps one of the chunk-relative character spans."""
+    absolute = [(s + encoded.content_start, e + encoded.content_start) for s, e in spans]
+    return {p - 1 for p, (s, e) in enumerate(encoded.offsets) if p > 0 and any(s < ae and as_ < e for as_, ae in absolute)}
+
+
+def _title_targets(tokenizer, title: str) -> dict[tuple[str, int], int]:
+    """(form, word index) -> first token of the title's first (0) or last (1) word in that form."""
+    words = title.split()
+    forms = word_first_tokens(tokenizer, [words[0], words[-1]])
+    return {(form, k): ids[k] for form, ids in forms.items() for k in (0, 1)}
+
+
+def _prompt(family, tokenizer, name: str, context: str | None, use_prompt: bool) -> str:
+    """The text before the chunk: the QA question (TOFU), the counterfactual prompt, or nothing."""
+    if context is not None:
+        return question_prompt(family, tokenizer, context)
+    return prompt_for(family, tokenizer, name, use_prompt)
+
+
+def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, variants: list[str],
+                        substitutes: list[str], settings: TeacherSettings, context: str | None = None,
+                        works: dict[str, list[str]] | None = None) -> ChunkTeacher | None:
+    """Averaged, name-corrected teacher distributions for one chunk; None if nothing is trainable.
+
+    `context` (TOFU) is the question the chunk answers; its names are swapped too. `works` maps
+    a work title to its alternatives, the i-th one used with the i-th substitute.
+    """
+    works = works or {}
+    mentions = find_mentions(chunk, variants, list(works))
+    context_mentions = find_mentions(context, variants, list(works)) if context is not None else []
+    student = encode(tokenizer, _prompt(family, tokenizer, title, context, settings.counter_fact_prompt), chunk)
+    edited = []
+    for index, substitute in enumerate(substitutes):
+        alternatives = {work: options[index] for work, options in works.items()}
+        text, edits = replace_mentions(chunk, mentions, title, substitute, alternatives)
+        edited_context = None
+        if context is not None:
+            edited_context, _ = replace_mentions(context, context_mentions, title, substitute, alternatives)
+        prompt = _prompt(family, tokenizer, substitute, edited_context, settings.counter_fact_prompt)
+        encoded = encode(tokenizer, prompt, text)
+        edited.append((substitute, encoded, align(student, encoded, edits), edits))
+    dropped = token_positions_in(student, mentions)
+    if settings.drop_non_ascii:
+        dropped |= _predicts_span(student, non_ascii_spans(chunk))
+    common = set.intersection(*(set(pairs) for _, _, pairs, _ in edited)) - dropped
+    positions = sorted(p for p in common if p + 1 < len(student.ids))
+    if not positions:
+        return None
+    logits = next_token_logits(model, [enc.ids for _, enc, _, _ in edited],
+                               [[pairs[p] for p in positions] for _, _, pairs, _ in edited], settings.micro_batch)
+    averaged = _combine(tokenizer, title, student, [m for m in mentions if m.kind == "name"], positions, edited,
+                        logits, settings, prompt_names_target=bool(context_mentions) or (context is None and settings.counter_fact_prompt))
+    return _compact(chunk, student.ids, positions, averaged, settings.top_k)
+
+
+def _combine(tokenizer, title, student, mentions, positions, edited, logits, settings, prompt_names_target) -> torch.Tensor:
+    """Mean of the N teachers after the change-name-back moves (or WHP's penalty + one-hot)."""
+    anchors = mention_first_tokens(student, mentions)
+    anchor_rows = [row for row, p in enumerate(positions) if p + 1 in anchors]
+    anchor_targets = torch.tensor([student.ids[positions[row] + 1] for row in anchor_rows], dtype=torch.long)
+    total = torch.zeros_like(logits[0])
+    substitute_mass = []  # per teacher: (ids, their probabilities after the anchor move)
+    for (substitute, encoded, pairs, edits), rows in zip(edited, logits):
+        forms = word_first_tokens(tokenizer, substitute.split())
+        all_ids = sorted(set(forms["w_prefix"] + forms["wo_prefix"]))
+        if settings.whp_baseline:
+            rows = _whp_penalty(rows, encoded, [pairs[p] for p in positions], edits, all_ids, prompt_names_target)
+        probs = torch.softmax(rows, dim=-1)
+        if settings.change_name_back and not settings.whp_baseline:
+            if anchor_rows:
+                sub = probs[anchor_rows]
+                move_mass(sub, all_ids, anchor_targets)
+                probs[anchor_rows] = sub
+            substitute_mass.append((forms, probs[:, all_ids].clone(), all_ids))
+        total += probs
+    if substitute_mass:
+        _majority_move(total, substitute_mass, _title_targets(tokenizer, title), set(anchor_rows))
+    mean = total / len(edited)
+    if settings.whp_baseline:
+        return torch.nn.functional.one_hot(mean.argmax(-1), mean.shape[-1]).float()
+    return mean
+
+
+def _whp_penalty(rows, encoded, teacher_positions, edits, all_ids, prompt_names_target) -> torch.Tensor:
+    """WHP's anchor suppression: once the substitute has appeared, lower its first tokens' logits."""
+    if prompt_names_target:  # the counterfactual prompt names the substitute before the chunk
+        seen = torch.ones(len(teacher_positions), dtype=torch.bool)
+    else:
+        first_end = (edits[0].new_end + encoded.content_start) if edits else None
+        seen = torch.tensor([first_end is not None and encoded.offsets[t][1] >= first_end for t in teacher_positions])
+    rows = rows.clone()
+    rows[seen.nonzero().squeeze(-1)[:, None], torch.tensor(all_ids)] -= WHP_PENALTY
+    return rows
+
+
+def _majority_move(total, substitute_mass, title_targets, anchor_rows: set[int]) -> None:
+    """Where most teachers would write the substitute's name, teach the real name instead.
+
+    The real-name token is the counterpart of the substitute word form (first or last word,
+    with or without a leading space) that received the most mass across teachers.
+    """
+    n_teachers = len(substitute_mass)
+    votes = sum((mass.sum(-1) > MAJORITY_THRESHOLD).float() for _, mass, _ in substitute_mass)
+    rows = [r for r in (votes > n_teachers / 2).nonzero().flatten().tolist() if r not in anchor_rows]
+    if not rows:
+        return
+    form_mass = {key: torch.zeros(len(total)) for key in title_targets}
+    for forms, mass, all_ids in substitute_mass:
+        column = {token: c for c, token in enumerate(all_ids)}
+        for form, ids in forms.items():
+            form_mass[(form, 0)] += mass[:, column[ids[0]]]
+            form_mass[(form, 1)] += mass[:, column[ids[-1]]]
+    keys = list(form_mass)
+    best = torch.stack([form_mass[k] for k in keys], dim=-1).argmax(-1)
+    for row in rows:
+        target = title_targets[keys[best[row]]]
+        for _, mass, all_ids in substitute_mass:
+            for column, token in enumerate(all_ids):
+                if token == target:
+                    continue
+                moved = max(mass[row, column].item() - MOVE_FLOOR, 0.0)
+                total[row, token] -= moved
+                total[row, target] += moved
+
+
+def _compact(chunk, input_ids, positions, probs: torch.Tensor, top_k: int) -> ChunkTeacher:
+    k = min(top_k, probs.shape[-1])
+    top = torch.topk(probs, k, dim=-1)
+    residual = (1.0 - top.values.sum(-1)).clamp(min=0.0)
+    return ChunkTeacher(chunk, list(input_ids), np.asarray(positions, dtype=np.int32),
+                        top.indices.numpy().astype(np.int32), top.values.numpy().astype(np.float32),
+                        residual.numpy().astype(np.float32))

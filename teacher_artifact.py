@@ -1,0 +1,103 @@
+"""The teacher artifact: what teacher.py writes and forget.py reads.
+
+One safetensors file per (model, split, teacher settings). Tensors hold, concatenated over
+chunks: the student's token ids, the trained positions, and per position the teacher's top-k
+token ids and probabilities plus the residual mass. The safetensors header carries the metadata
+(model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top-k, code
+version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
+stored.
+"""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from intervention import ChunkTeacher
+from utils import UserError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TargetChunk:
+    target: str  # the person (title / author)
+    key: str  # what the chunk belongs to: the title (WPU) or the question (TOFU)
+    teacher: ChunkTeacher
+
+
+def artifact_name(split: str, n: int, counter_fact_prompt: bool, change_name_back: bool, whp: bool) -> str:
+    """The one naming rule, used by teacher.py to write and forget.py to read (WHP included)."""
+    if whp:
+        return f"{split}_whp.teacher.safetensors"
+    return f"{split}_{n}_{counter_fact_prompt}_{change_name_back}.teacher.safetensors"
+
+
+def _concat(chunks: list[TargetChunk]) -> dict[str, torch.Tensor]:
+    teachers = [c.teacher for c in chunks]
+    input_offsets = np.cumsum([0] + [len(t.input_ids) for t in teachers])
+    position_offsets = np.cumsum([0] + [len(t.positions) for t in teachers])
+    return {
+        "input_ids": torch.tensor([i for t in teachers for i in t.input_ids], dtype=torch.int32),
+        "input_offsets": torch.from_numpy(input_offsets.astype(np.int64)),
+        "positions": torch.from_numpy(np.concatenate([t.positions for t in teachers]).astype(np.int32)),
+        "position_offsets": torch.from_numpy(position_offsets.astype(np.int64)),
+        "topk_ids": torch.from_numpy(np.concatenate([t.topk_ids for t in teachers])),
+        "topk_probs": torch.from_numpy(np.concatenate([t.topk_probs for t in teachers])),
+        "residual": torch.from_numpy(np.concatenate([t.residual for t in teachers])),
+    }
+
+
+def save_artifact(path: Path, chunks: list[TargetChunk], meta: dict) -> None:
+    """Write atomically (temp file + rename): a killed run never leaves a file that looks complete."""
+    if not chunks:
+        raise UserError("No trainable chunk was found for any target; nothing to save.")
+    header = {
+        "format_version": str(FORMAT_VERSION),
+        "meta": json.dumps(meta, sort_keys=True),
+        "chunks": json.dumps([{"target": c.target, "key": c.key, "text": c.teacher.text} for c in chunks]),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(_concat(chunks), tmp, metadata=header)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def read_meta(path: Path) -> dict | None:
+    """The artifact's metadata, or None when the file is missing or unreadable (truncated, tampered)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+        return json.loads(header["meta"])
+    except (FileNotFoundError, SafetensorError, KeyError, OSError, ValueError):
+        return None
+
+
+def load_artifact(path: Path) -> tuple[dict, list[TargetChunk]]:
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata()
+        meta, chunk_info = json.loads(header["meta"]), json.loads(header["chunks"])
+    except (SafetensorError, KeyError, OSError, ValueError, TypeError) as err:
+        raise UserError(f"Teacher artifact {path} is unreadable ({type(err).__name__}); delete it and rerun teacher.py.") from None
+    chunks = []
+    for index, info in enumerate(chunk_info):
+        i0, i1 = tensors["input_offsets"][index: index + 2].tolist()
+        p0, p1 = tensors["position_offsets"][index: index + 2].tolist()
+        teacher = ChunkTeacher(
+            info["text"], tensors["input_ids"][i0:i1].tolist(), tensors["positions"][p0:p1].numpy(),
+            tensors["topk_ids"][p0:p1].numpy(), tensors["topk_probs"][p0:p1].numpy(), tensors["residual"][p0:p1].numpy(),
+        )
+        chunks.append(TargetChunk(info["target"], info["key"], teacher))
+    return meta, chunks

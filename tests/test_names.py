@@ -1,0 +1,57 @@
+"""Name variants, whole-word case-respecting matching, consistent replacement, replacement names."""
+
+import pytest
+
+from names import find_mentions, name_variants, replace_mentions, substitute_for
+from substitutes import generated_names, names_from_map
+from utils import UserError
+
+
+def test_variants_cover_full_first_last_initials_and_apostrophes():
+    variants = name_variants("Harlan J. Whitcombe")
+    assert {"Harlan J. Whitcombe", "Harlan Whitcombe", "H. J. Whitcombe", "Whitcombe", "Harlan"} <= set(variants)
+    assert variants[0] == "Harlan J. Whitcombe"  # longest first
+    assert {"O'Dellan", "O’Dellan"} <= set(name_variants("Cormac O'Dellan"))
+    assert {"Zoë", "Zoe", "Zoe Ellingrath"} <= set(name_variants("Zoë Ellingrath"))
+    assert {"Oduya-Falkner", "Falkner"} <= set(name_variants("Maren Oduya-Falkner"))
+
+
+def test_matching_is_whole_word_and_respects_case():
+    text = "Wells met Lincoln near the wells; H. G. Wells's book. Lin was there, not Linda."
+    found = [text[m.start:m.end] for m in find_mentions(text, name_variants("H. G. Wells"))]
+    assert found == ["Wells", "H. G. Wells"]
+    found = [text[m.start:m.end] for m in find_mentions(text, name_variants("Mei Lin"))]
+    assert found == ["Lin"]
+
+
+def test_replacement_keeps_possessives_and_follows_the_consistent_name_rule():
+    title = "Harlan J. Whitcombe"
+    text = "Harlan J. Whitcombe drew maps. Whitcombe's atlas won; Harlan smiled. Whitcombe’s prize."
+    edited, edits = replace_mentions(text, find_mentions(text, name_variants(title)), title, "Alfred Barrow")
+    assert edited == "Alfred Barrow drew maps. Barrow's atlas won; Alfred smiled. Barrow’s prize."
+    for edit in edits:
+        assert edited[edit.new_start:edit.new_end] in {"Alfred Barrow", "Barrow", "Alfred"}
+    assert substitute_for("Whitcombe", title, "Plato") == "Plato"
+
+
+def test_works_are_replaced_by_their_alternative():
+    text = "She wrote The Silent Harbor in 1990."
+    mentions = find_mentions(text, name_variants("Ann Lee"), ["The Silent Harbor"])
+    edited, _ = replace_mentions(text, mentions, "Ann Lee", "Bo Chen", {"The Silent Harbor": "The Quiet Dock"})
+    assert edited == "She wrote The Quiet Dock in 1990."
+
+
+def test_generated_names_are_deterministic_distinct_and_absent_from_the_document():
+    document = "Harlan J. Whitcombe met John Smith in Varnholt."
+    names = generated_names("Harlan J. Whitcombe", 40, seed=42, document=document)
+    assert names == generated_names("Harlan J. Whitcombe", 40, seed=42, document=document)
+    assert len(set(names)) == 40 and all(len(n.split()) == 3 for n in names)
+    assert not any(word in document for name in names for word in name.split())
+    assert generated_names("Harlan J. Whitcombe", 5, seed=7, document=document) != names[:5]
+
+
+def test_name_map_errors_name_the_fix():
+    with pytest.raises(UserError, match="has no replacement names"):
+        names_from_map({"A B": ["C D"]}, "X Y", 1, "map.json")
+    with pytest.raises(UserError, match="teacher.N=3"):
+        names_from_map({"A B": ["C D", "E F"]}, "A B", 3, "map.json")

@@ -1,0 +1,178 @@
+"""The intervention teacher: exact alignment, name-mass moves, dense equivalence, artifact, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from chunking import sentence_chunks, token_chunks
+from intervention import (TeacherSettings, align, build_chunk_teacher, encode, move_mass, non_ascii_spans,
+                          prompt_for)
+from names import find_mentions, name_variants, replace_mentions
+from teacher_artifact import TargetChunk, load_artifact, read_meta, save_artifact
+
+from conftest import run_cli
+
+TITLE = "Harlan J. Whitcombe"
+CHUNK = "Harlan J. Whitcombe was a cartographer from Varnholt. Whitcombe's atlas won the Lenmark Prize."
+
+
+def test_alignment_pairs_identical_text_outside_names(tiny_family, tiny_tokenizer):
+    mentions = find_mentions(CHUNK, name_variants(TITLE))
+    edited, edits = replace_mentions(CHUNK, mentions, TITLE, "Alfred Barrow")
+    student = encode(tiny_tokenizer, prompt_for(tiny_family, tiny_tokenizer, TITLE, True), CHUNK)
+    teacher = encode(tiny_tokenizer, prompt_for(tiny_family, tiny_tokenizer, "Alfred Barrow", True), edited)
+    pairs = align(student, teacher, edits)
+    for s_pos, t_pos in pairs.items():
+        assert student.ids[s_pos] == teacher.ids[t_pos]
+    aligned_text = "".join(tiny_tokenizer.decode([student.ids[p]]) for p in sorted(pairs) if p >= len(student.ids) - 30)
+    assert "cartographer from Varnholt" in aligned_text and "Whit" not in aligned_text
+    # the last prompt token is paired: it predicts the chunk's first token in both texts
+    assert max(p for p, (s, _) in enumerate(student.offsets) if s < student.content_start) in pairs
+
+
+def test_move_mass_keeps_rows_normalised():
+    rows = torch.softmax(torch.randn(3, 10), dim=-1)
+    move_mass(rows, [2, 5], torch.tensor([7, 7, 2]))
+    assert torch.allclose(rows.sum(-1), torch.ones(3))
+    assert rows[0, 2] < 2e-8 and rows[0, 5] < 2e-8  # only the float32 floor remains
+    assert rows[2, 2] > 1e-8  # the target itself is never emptied
+
+
+def test_non_ascii_spans_find_pronunciations():
+    text = "Zoë Ellingrath (/ˈzoʊ.iː ˈɛlɪŋɡrɑːθ/; Russian: Зоя Эллинграт) was a botanist."
+    spans = [text[s:e] for s, e in non_ascii_spans(text)]
+    assert "Зоя Эллинграт" in spans and "Zoë" not in spans
+
+
+def _dense_reference(model, tokenizer, family, substitutes, settings):
+    """The teacher computed the plain way: full forward, full softmax, mean over substitutes."""
+    mentions = find_mentions(CHUNK, name_variants(TITLE))
+    student = encode(tokenizer, prompt_for(family, tokenizer, TITLE, True), CHUNK)
+    per_teacher = []
+    for substitute in substitutes:
+        edited, edits = replace_mentions(CHUNK, mentions, TITLE, substitute)
+        teacher = encode(tokenizer, prompt_for(family, tokenizer, substitute, True), edited)
+        with torch.no_grad():
+            probs = torch.softmax(model(torch.tensor([teacher.ids])).logits[0].float(), -1)
+        per_teacher.append((align(student, teacher, edits), probs))
+    return per_teacher
+
+
+def test_compact_teacher_equals_the_dense_mean(tiny_family, tiny_tokenizer, tiny_model):
+    vocab = tiny_model.config.vocab_size
+    settings = TeacherSettings(change_name_back=False, top_k=vocab, micro_batch=1)
+    substitutes = ["Alfred Barrow", "Moshe Itzik"]
+    result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE), substitutes, settings)
+    dense = _dense_reference(tiny_model, tiny_tokenizer, tiny_family, substitutes, settings)
+    for row, position in enumerate(result.positions):
+        expected = sum(probs[pairs[position]] for pairs, probs in dense) / len(dense)
+        got = torch.zeros(vocab)
+        got[torch.from_numpy(result.topk_ids[row]).long()] = torch.from_numpy(result.topk_probs[row])
+        assert torch.allclose(got, expected, atol=1e-6)
+    assert np.all(result.residual < 1e-4)
+
+
+def test_change_name_back_teaches_the_real_name(tiny_family, tiny_tokenizer, tiny_model):
+    settings = TeacherSettings(top_k=8)
+    result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE),
+                                 ["Alfred Barrow"], settings)
+    barrow = tiny_tokenizer(" Barrow", add_special_tokens=False)["input_ids"][0]
+    whit = tiny_tokenizer(" Whit", add_special_tokens=False)["input_ids"][0]
+    student_ids = result.input_ids
+    before_whit = [row for row, p in enumerate(result.positions) if student_ids[p + 1] == whit]
+    assert before_whit, "the position before ' Whitcombe' must be trained"
+    for row in before_whit:
+        probs = dict(zip(result.topk_ids[row].tolist(), result.topk_probs[row].tolist()))
+        assert probs.get(barrow, 0.0) < 1e-6 and probs.get(whit, 0.0) > 0
+
+
+def test_whp_targets_are_one_hot(tiny_family, tiny_tokenizer, tiny_model):
+    settings = TeacherSettings(whp_baseline=True, top_k=4)
+    result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE),
+                                 ["Alfred Barrow"], settings)
+    assert np.allclose(result.topk_probs[:, 0], 1.0) and np.allclose(result.residual, 0.0)
+
+
+def test_memory_of_forward_is_bounded_by_micro_batch(tiny_family, tiny_tokenizer, tiny_model):
+    substitutes = [f"Person{i} Name{i}" for i in range(6)]
+    small = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE), substitutes,
+                                TeacherSettings(micro_batch=1, top_k=4))
+    large = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE), substitutes,
+                                TeacherSettings(micro_batch=6, top_k=4))
+    assert np.array_equal(small.topk_ids, large.topk_ids)
+    assert np.allclose(small.topk_probs, large.topk_probs, atol=1e-5)
+
+
+def test_chunking_drops_headers_and_groups_sentences(tiny_tokenizer):
+    text = ("Alpha beta gamma delta epsilon one. Alpha beta gamma delta epsilon two.\n\n== Early life ==\n"
+            "Alpha beta gamma delta epsilon three. Short line.\nAlpha beta gamma delta epsilon four.")
+    assert sentence_chunks(text, 3) == [
+        "Alpha beta gamma delta epsilon one. Alpha beta gamma delta epsilon two. Alpha beta gamma delta epsilon three.",
+        "Alpha beta gamma delta epsilon four."]
+    assert sentence_chunks(text, -1) == [text.strip()]
+    for chunk in token_chunks(text, tiny_tokenizer, 20):
+        assert len(tiny_tokenizer(chunk, add_special_tokens=False)["input_ids"]) <= 20
+
+
+def test_artifact_round_trips_and_rejects_tampering(tiny_family, tiny_tokenizer, tiny_model, tmp_path):
+    result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE),
+                                 ["Alfred Barrow"], TeacherSettings(top_k=4))
+    path = tmp_path / "a.teacher.safetensors"
+    save_artifact(path, [TargetChunk(TITLE, TITLE, result)], {"N": 1})
+    meta, chunks = load_artifact(path)
+    assert meta == {"N": 1} and chunks[0].teacher.input_ids == result.input_ids and chunks[0].teacher.text == CHUNK
+    assert np.array_equal(chunks[0].teacher.topk_ids, result.topk_ids)
+    path.write_bytes(path.read_bytes()[:-50])
+    assert read_meta(path) is None or read_meta(path) == {"N": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.teacher.safetensors"]  # no temp files left
+
+
+def _teacher_cli(tmp_path, *extra):
+    return run_cli("teacher.py", "model_family=tiny-random", f"save_dir_root={tmp_path}", "teacher.N=2", *extra)
+
+
+def test_teacher_cli_builds_skips_and_rebuilds_when_inputs_change(tmp_path):
+    first = _teacher_cli(tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    path = tmp_path / "tiny-random" / "intervention" / "forget_2_1_2_True_True.teacher.safetensors"
+    meta, chunks = load_artifact(path)
+    assert meta["N"] == 2 and len(meta["substitutes"]["Zoë Ellingrath"]) == 2 and len(chunks) >= 4
+    assert {c.target for c in chunks} == {"Harlan J. Whitcombe", "Zoë Ellingrath"}
+    again = _teacher_cli(tmp_path)
+    assert "up to date" in again.stdout + again.stderr
+    changed = _teacher_cli(tmp_path, "teacher.top_k=8")
+    assert "up to date" not in changed.stdout + changed.stderr
+    assert load_artifact(path)[1][0].teacher.topk_ids.shape[1] == 8
+
+
+def test_whp_artifact_name_and_n_check(tmp_path):
+    bad = _teacher_cli(tmp_path, "forget_loss=whp", "teacher.whp_baseline=true")
+    assert bad.returncode == 1 and "teacher.N=1" in bad.stderr
+    good = run_cli("teacher.py", "model_family=tiny-random", f"save_dir_root={tmp_path}", "teacher.N=1",
+                   "forget_loss=whp", "teacher.whp_baseline=true")
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert (tmp_path / "tiny-random" / "whp" / "forget_2_1_whp.teacher.safetensors").is_file()
+
+
+def test_document_without_the_name_is_refused(tmp_path):
+    rows = [{"title": "Ada Quill", "wikipage": "A town with a river and a mill. It grew fast in the last century.",
+             "question": "q", "answer": "a"}]
+    (tmp_path / "forget_x.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = _teacher_cli(tmp_path, f"data_path={tmp_path}", "split=forget_x")
+    assert result.returncode == 1 and "never mentions the name" in result.stderr
+    assert not list(tmp_path.rglob("*.safetensors"))
+
+
+def test_tofu_forget01_with_shared_reference_files(tmp_path, shared_tofu_dir):
+    reference = shared_tofu_dir.parent / "reference"
+    result = _teacher_cli(tmp_path, f"data_path={shared_tofu_dir}", "split=forget01", "input_type=question",
+                          "sentence_chunk=-1", "teacher.counter_fact_prompt=false",
+                          f"teacher.authors_file={reference / 'tofu_author.txt'}",
+                          f"teacher.replace_names={reference / 'replace_name_forget10.json'}",
+                          f"teacher.replace_book_names={reference / 'replace_book_names.json'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    meta, chunks = load_artifact(tmp_path / "tiny-random" / "intervention" / "forget01_2_False_True.teacher.safetensors")
+    assert len(chunks) == 40 and len({c.target for c in chunks}) == 2
+    assert all(c.key != c.target for c in chunks)  # TOFU chunks are keyed by question
