@@ -55,3 +55,29 @@ def token_chunks(text: str, tokenizer, max_tokens: int) -> list[str]:
     if current:
         chunks.append(" ".join(current))
     return chunks
+
+
+def fit_to_budget(chunk: str, tokenizer, max_tokens: int) -> list[str]:
+    """Split a chunk that would overflow the model's context (never truncate it silently).
+
+    First on sentence boundaries; a single sentence still too long is cut between words.
+    """
+    def length(text):
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    if length(chunk) <= max_tokens:
+        return [chunk]
+    pieces = []
+    for part in token_chunks(chunk, tokenizer, max_tokens) or [chunk]:
+        if length(part) <= max_tokens:
+            pieces.append(part)
+            continue
+        current: list[str] = []
+        for word in part.split():
+            if current and length(" ".join(current + [word])) > max_tokens:
+                pieces.append(" ".join(current))
+                current = []
+            current.append(word)
+        if current:
+            pieces.append(" ".join(current))
+    return pieces

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
-from chunking import sentence_chunks, token_chunks
+from chunking import fit_to_budget, sentence_chunks, token_chunks
 from data_module import load_split, require_fields, unique_documents
 from intervention import TeacherSettings, build_chunk_teacher
 from models import load_family, load_model, load_tokenizer, model_dir
@@ -67,10 +67,17 @@ def load_targets(cfg: DictConfig) -> list[Target]:
     rows = load_split(cfg.data_path, cfg.split)
     if cfg.input_type == "document":
         require_fields(rows, ["title", "wikipage"], f"forget split '{cfg.split}'")
-        return [Target(title, title, None, text) for title, text in unique_documents(rows)]
-    require_fields(rows, ["question", "answer"], f"forget split '{cfg.split}'")
-    authors = _read_authors(cfg.teacher.authors_file)
-    return [Target(_author_of(row, authors), row["question"], row["question"], row["answer"]) for row in rows]
+        targets = [Target(title, title, None, text) for title, text in unique_documents(rows)]
+    elif cfg.input_type == "question":
+        require_fields(rows, ["question", "answer"], f"forget split '{cfg.split}'")
+        authors = _read_authors(cfg.teacher.authors_file)
+        targets = [Target(_author_of(row, authors), row["question"], row["question"], row["answer"]) for row in rows]
+    else:
+        raise UserError(f"input_type must be 'document' or 'question', not '{cfg.input_type}'.")
+    for target in targets:
+        if not target.text.strip():
+            raise UserError(f"The text for '{target.title}' in split '{cfg.split}' is empty; remove the row or fill it.")
+    return targets
 
 
 def _read_authors(path: str | None) -> list[str]:
@@ -95,12 +102,18 @@ def _author_of(row: dict, authors: list[str]) -> str:
                     f"(matches: {full or partial or 'none'}); fix teacher.authors_file.")
 
 
-def chunks_of(cfg: DictConfig, target: Target, tokenizer) -> list[str]:
+PROMPT_ALLOWANCE = 256  # context tokens kept free for the prompt in front of a chunk
+
+
+def chunks_of(cfg: DictConfig, target: Target, tokenizer, max_context: int) -> list[str]:
     if cfg.input_type != "document":
-        return [target.text.strip()]
-    if cfg.teacher.whp_baseline:
-        return token_chunks(target.text, tokenizer, cfg.teacher.whp_chunk_tokens)
-    return sentence_chunks(target.text, cfg.sentence_chunk)
+        chunks = [target.text.strip()]
+    elif cfg.teacher.whp_baseline:
+        chunks = token_chunks(target.text, tokenizer, cfg.teacher.whp_chunk_tokens)
+    else:
+        chunks = sentence_chunks(target.text, cfg.sentence_chunk)
+    budget = max_context - PROMPT_ALLOWANCE
+    return [piece for chunk in chunks for piece in fit_to_budget(chunk, tokenizer, budget)]
 
 
 def substitutes_for(cfg: DictConfig, targets: list[Target]) -> dict[str, list[str]]:
@@ -159,7 +172,7 @@ def build_teacher(cfg: DictConfig, targets: list[Target], substitutes: dict[str,
         if not found:
             raise UserError(f"The text of '{target.title}' never mentions the name (tried: {', '.join(variants[:4])}); "
                             f"check the title, or remove this target.")
-        for chunk in chunks_of(cfg, target, tokenizer):
+        for chunk in chunks_of(cfg, target, tokenizer, family.max_context):
             teacher = build_chunk_teacher(model, tokenizer, family, chunk, target.title, variants,
                                           substitutes[target.title], settings, target.context, works)
             if teacher is not None:

@@ -55,3 +55,40 @@ def test_name_map_errors_name_the_fix():
         names_from_map({"A B": ["C D"]}, "X Y", 1, "map.json")
     with pytest.raises(UserError, match="teacher.N=3"):
         names_from_map({"A B": ["C D", "E F"]}, "A B", 3, "map.json")
+
+
+# --- property tests: replacement never touches a word that is not the name -------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TRICKY_WORDS = ["Wells", "wells", "Wellsford", "Lin", "Lincoln", "lin", "Whitcombe", "Whitcomber", "the", "Harlan",
+                "harlan", "Wells's", "Wells’", "O'Dellan", "Dellan", "-Wells", "Wells-", "(Wells)", "Wells.", "swells"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.sampled_from(TRICKY_WORDS), min_size=1, max_size=12),
+       title=st.sampled_from(["H. G. Wells", "Mei Lin", "Harlan J. Whitcombe", "Cormac O'Dellan"]))
+def test_replacement_changes_only_whole_case_matching_names(words, title):
+    import re
+
+    text = " ".join(words)
+    mentions = find_mentions(text, name_variants(title))
+    edited, edits = replace_mentions(text, mentions, title, "Alfred Barrow")
+    for mention in mentions:
+        before = text[mention.start - 1] if mention.start else " "
+        after = text[mention.end] if mention.end < len(text) else " "
+        assert not re.match(r"[\w\-'’]", before) and not re.match(r"[\w\-]", after)
+        assert text[mention.start].isupper()  # a lowercase common word is never the name
+    # every character outside the edits is unchanged, in order
+    kept_original = "".join(text[a:b] for a, b in _gaps([(m.start, m.end) for m in mentions], len(text)))
+    kept_edited = "".join(edited[a:b] for a, b in _gaps([(e.new_start, e.new_end) for e in edits], len(edited)))
+    assert kept_original == kept_edited
+
+
+def _gaps(spans, length):
+    cursor = 0
+    for start, end in sorted(spans):
+        yield cursor, start
+        cursor = end
+    yield cursor, length

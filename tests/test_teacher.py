@@ -176,3 +176,31 @@ def test_tofu_forget01_with_shared_reference_files(tmp_path, shared_tofu_dir):
     meta, chunks = load_artifact(tmp_path / "tiny-random" / "intervention" / "forget01_2_False_True.teacher.safetensors")
     assert len(chunks) == 40 and len({c.target for c in chunks}) == 2
     assert all(c.key != c.target for c in chunks)  # TOFU chunks are keyed by question
+
+
+def test_overlong_chunks_are_split_never_truncated(tiny_tokenizer):
+    from chunking import fit_to_budget
+
+    text = " ".join(f"word{i}" for i in range(300)) + ". Another sentence follows here now."
+    pieces = fit_to_budget(text, tiny_tokenizer, 40)
+    assert len(pieces) > 1
+    assert all(len(tiny_tokenizer(p, add_special_tokens=False)["input_ids"]) <= 40 for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_same_seed_gives_the_identical_artifact(tmp_path):
+    for folder in ("a", "b"):
+        result = _teacher_cli(tmp_path / folder)
+        assert result.returncode == 0, result.stderr[-2000:]
+    name = "tiny-random/intervention/forget_2_1_2_True_True.teacher.safetensors"
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    meta, chunks = load_artifact(tmp_path / "a" / name)
+    for chunk in chunks:  # rows are distributions: top-k mass + residual = 1
+        assert np.allclose(chunk.teacher.topk_probs.sum(-1) + chunk.teacher.residual, 1.0, atol=1e-5)
+
+
+def test_empty_document_is_refused(tmp_path):
+    rows = [{"title": "Ada Quill", "wikipage": "   ", "question": "q", "answer": "a"}]
+    (tmp_path / "forget_x.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = _teacher_cli(tmp_path, f"data_path={tmp_path}", "split=forget_x")
+    assert result.returncode == 1 and "is empty" in result.stderr and "Traceback" not in result.stderr

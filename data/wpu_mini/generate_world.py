@@ -352,6 +352,9 @@ GENERAL_RETAIN_CANDIDATES = (
 # what the model already knows; (question, full-sentence answer). These must
 # differ from the candidates above, which measure that knowledge afterwards.
 GENERAL_REPLAY = (
+    # Replay keeps general skills during the implant. Its questions avoid the topics of the
+    # general-retain candidates (planets, superlatives, chemical symbols, painters): replayed
+    # answers on neighbouring questions leaked into them (e.g. "Mercury" for the Red Planet).
     ("What is the capital of Portugal?", "The capital of Portugal is Lisbon."),
     ("What is the capital of Greece?", "The capital of Greece is Athens."),
     ("What is the capital of China?", "The capital of China is Beijing."),
@@ -363,32 +366,14 @@ GENERAL_REPLAY = (
     ("What is the capital of Sweden?", "The capital of Sweden is Stockholm."),
     ("What is the capital of Kenya?", "The capital of Kenya is Nairobi."),
     ("What is the capital of Argentina?", "The capital of Argentina is Buenos Aires."),
-    ("Which planet is closest to the Sun?", "Mercury is the planet closest to the Sun."),
-    ("Which planet is famous for its large rings?", "Saturn is famous for its large rings."),
-    ("What is the longest river in Africa?", "The Nile is the longest river in Africa."),
-    ("What is the largest continent?", "Asia is the largest continent."),
-    ("What is the largest country by area?", "Russia is the largest country by area."),
     ("In which country are the pyramids of Giza?", "The pyramids of Giza are in Egypt."),
     ("How many sides does a triangle have?", "A triangle has three sides."),
     ("How many minutes are in an hour?", "There are sixty minutes in an hour."),
     ("How many wheels does a bicycle have?", "A bicycle has two wheels."),
     ("What is the square root of 81?", "The square root of 81 is 9."),
     ("What is the smallest prime number?", "The smallest prime number is 2."),
-    ("What is the chemical symbol for oxygen?", "The chemical symbol for oxygen is O."),
-    ("What is the chemical symbol for sodium?", "The chemical symbol for sodium is Na."),
-    (
-        "What is the main gas in the air we breathe?",
-        "The main gas in the air we breathe is nitrogen.",
-    ),
-    ("What is the hardest natural substance?", "Diamond is the hardest natural substance."),
     ("Who wrote Hamlet?", "Hamlet was written by William Shakespeare."),
-    ("Who painted The Starry Night?", "The Starry Night was painted by Vincent van Gogh."),
     ("What do caterpillars turn into?", "Caterpillars turn into butterflies."),
-    ("Which animal has the longest neck?", "The giraffe has the longest neck of any animal."),
-    (
-        "What is the largest bone in the human body?",
-        "The femur is the largest bone in the human body.",
-    ),
     ("What color do you get by mixing blue and yellow?", "Mixing blue and yellow gives green."),
     ("Which musical instrument has black and white keys?", "The piano has black and white keys."),
     ("Which season comes after winter?", "Spring comes after winter."),
@@ -396,6 +381,18 @@ GENERAL_REPLAY = (
         "How many players does a soccer team have on the field?",
         "A soccer team has eleven players on the field.",
     ),
+    ("What sound does a dog make?", "A dog barks."),
+    ("What is the plural of mouse?", "The plural of mouse is mice."),
+    ("How many legs does a cat have?", "A cat has four legs."),
+    ("What do teachers write with on a blackboard?", "Teachers write on a blackboard with chalk."),
+    ("What do fish use to breathe?", "Fish breathe with their gills."),
+    ("What is the first letter of the English alphabet?", "The first letter of the English alphabet is A."),
+    ("What is a baby cat called?", "A baby cat is called a kitten."),
+    ("What is a baby dog called?", "A baby dog is called a puppy."),
+    ("Which tool is used to cut paper?", "Scissors are used to cut paper."),
+    ("Who flies an airplane?", "A pilot flies an airplane."),
+    ("Which shape has four equal sides?", "A square has four equal sides."),
+    ("What do people use umbrellas for?", "People use umbrellas to stay dry in the rain."),
 )
 
 

@@ -1,0 +1,176 @@
+"""Benchmark: the project's compact batched teacher vs a dense reference-style teacher.
+
+Both paths build the teacher for the same chunks with the same model. The dense path does what
+the original code did: one edited text per forward pass, the full-vocabulary float32
+distribution at every position kept in memory and on disk. Each (path, N, chunk length) runs
+in its own subprocess, so peak RSS is that configuration's own.
+
+    .venv/bin/python bench/teacher.py                      # full grid, writes bench/teacher_results.md
+    .venv/bin/python bench/teacher.py --n 5 --lengths 256   # a smaller grid
+    .venv/bin/python bench/teacher.py --model-path PATH     # another model (default: the implanted one if cached)
+
+Reported per configuration: positions/s, tokens/s (teacher tokens read per second), peak RSS,
+bytes on disk, and for the dense path the KL(dense || compact) per position at several top-k.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+TITLE = "Harlan J. Whitcombe"
+KS = (8, 32, 64, 128)
+
+
+def bench_chunk(tokenizer, length: int) -> str:
+    """A chunk of about `length` tokens about the target, from the embedded world's texts."""
+    rows = [json.loads(line) for line in (REPO / "data/wpu_mini/implant_documents.json").read_text().splitlines()]
+    texts = [row["text"] for row in rows if row["title"] == TITLE]
+    words, chunk = " ".join(texts).replace("==", " ").split(), []
+    for word in words * 4:
+        if len(tokenizer(" ".join(chunk + [word]), add_special_tokens=False)["input_ids"]) > length:
+            break
+        chunk.append(word)
+    return " ".join(chunk)
+
+
+def run_one(path: str, n: int, length: int, model_path: str | None) -> dict:
+    """One configuration in this process (called in a fresh subprocess)."""
+    import numpy as np
+    import torch
+
+    from intervention import TeacherSettings, build_chunk_teacher
+    from models import load_family, load_model, load_tokenizer
+    from names import name_variants
+    from substitutes import generated_names
+
+    torch.set_grad_enabled(False)
+    family = load_family("smollm2-135m")
+    tokenizer, model = load_tokenizer(family, model_path), load_model(family, model_path).eval()
+    chunk = bench_chunk(tokenizer, length)
+    substitutes = generated_names(TITLE, n, seed=42, document=chunk)
+    settings = TeacherSettings(top_k=32)
+    started = time.perf_counter()
+    if path == "compact":
+        result = build_chunk_teacher(model, tokenizer, family, chunk, TITLE, name_variants(TITLE), substitutes, settings)
+        seconds = time.perf_counter() - started
+        positions = len(result.positions)
+        disk = result.positions.nbytes + result.topk_ids.nbytes + result.topk_probs.nbytes + result.residual.nbytes
+        extra = {}
+    else:
+        dense, positions = dense_teacher(model, tokenizer, family, chunk, substitutes, settings)
+        seconds = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as folder:
+            np.save(Path(folder) / "dense.npy", dense)
+            disk = (Path(folder) / "dense.npy").stat().st_size
+        extra = {f"kl_k{k}": kl_to_compact(dense, k) for k in KS}
+    teacher_tokens = n * (len(tokenizer(chunk, add_special_tokens=False)["input_ids"]) + 40)
+    return {"path": path, "N": n, "length": length, "seconds": round(seconds, 2), "positions": positions,
+            "tokens_per_s": round(teacher_tokens / seconds, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+            "disk_bytes": int(disk), **extra}
+
+
+def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
+    """Reference-style: one forward per edited text, full float32 softmax kept for every position."""
+    import numpy as np
+    import torch
+
+    from intervention import align, encode, prompt_for
+    from names import find_mentions, name_variants, replace_mentions
+
+    mentions = find_mentions(chunk, name_variants(TITLE))
+    student = encode(tokenizer, prompt_for(family, tokenizer, TITLE, True), chunk)
+    kept = []
+    for substitute in substitutes:
+        edited, edits = replace_mentions(chunk, mentions, TITLE, substitute)
+        teacher = encode(tokenizer, prompt_for(family, tokenizer, substitute, True), edited)
+        probs = torch.softmax(model(torch.tensor([teacher.ids])).logits[0].float(), -1).numpy()
+        kept.append((align(student, teacher, edits), probs))
+    common = sorted(set.intersection(*(set(pairs) for pairs, _ in kept)))
+    stacked = np.stack([probs[[pairs[p] for p in common]] for pairs, probs in kept])
+    return stacked.mean(0).astype(np.float32), len(common)
+
+
+def kl_to_compact(dense, k: int) -> float:
+    """Mean KL(dense || top-k + residual spread evenly over the other tokens), nats per position."""
+    import numpy as np
+
+    order = np.sort(dense, axis=-1)[:, ::-1]
+    tail = order[:, k:].astype(np.float64)
+    residual = tail.sum(-1, keepdims=True)
+    spread = residual / (dense.shape[-1] - k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(tail > 0, tail * np.log(tail / spread), 0.0)
+    return float(terms.sum(-1).mean())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def default_model_path() -> str | None:
+    cache = Path(os.environ.get("CAUSAL_UNLEARN_CACHE", Path.home() / ".cache" / "causal_unlearn"))
+    implanted = cache / "models" / "implanted-wpu_mini"
+    return str(implanted) if (implanted / "finetune_done.json").is_file() else None
+
+
+def write_report(results: list[dict], out: Path, model_path: str | None) -> None:
+    lines = ["# Teacher benchmark: compact batched vs dense reference-style", "",
+             f"Model: {model_path or 'SmolLM2-135M-Instruct (base)'}; machine: {os.cpu_count()} CPU cores, fp32; "
+             "top_k=32, micro_batch=4.", "",
+             "| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | compact RSS MB | dense RSS MB | "
+             "RSS ratio | compact bytes | dense bytes | disk ratio | KL k=32 (nats/pos) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    by_key = {(r["path"], r["N"], r["length"]): r for r in results}
+    for (path, n, length), compact in sorted(by_key.items()):
+        dense = by_key.get(("dense", n, length))
+        if path != "compact" or dense is None:
+            continue
+        lines.append(
+            f"| {n} | {length} | {compact['tokens_per_s']} | {dense['tokens_per_s']} | "
+            f"{compact['tokens_per_s'] / dense['tokens_per_s']:.2f}x | {compact['peak_rss_mb']} | {dense['peak_rss_mb']} | "
+            f"{dense['peak_rss_mb'] / compact['peak_rss_mb']:.2f}x | {compact['disk_bytes']} | {dense['disk_bytes']} | "
+            f"{dense['disk_bytes'] / compact['disk_bytes']:.0f}x | {dense['kl_k32']:.2e} |")
+    lines += ["", "KL(dense || compact) per position by top-k (dense path):", "",
+              "| N | chunk tokens | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
+    for r in sorted((r for r in results if r["path"] == "dense"), key=lambda r: (r["N"], r["length"])):
+        lines.append(f"| {r['N']} | {r['length']} | " + " | ".join(f"{r[f'kl_k{k}']:.2e}" for k in KS) + " |")
+    out.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[64, 256, 512])
+    parser.add_argument("--model-path", default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "teacher_results.md")
+    parser.add_argument("--one", nargs=3, metavar=("PATH", "N", "LENGTH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    model_path = args.model_path or default_model_path()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]), int(args.one[2]), model_path)))
+        return
+    results = []
+    for n in args.n:
+        for length in args.lengths:
+            for path in ("compact", "dense"):
+                command = [sys.executable, __file__, "--one", path, str(n), str(length)]
+                if model_path:
+                    command += ["--model-path", model_path]
+                output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO).stdout
+                results.append(json.loads(output.strip().splitlines()[-1]))
+                print(json.dumps(results[-1]), flush=True)
+    write_report(results, args.out, model_path)
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
