@@ -1,0 +1,204 @@
+"""Train the unlearned (student) model with the chosen method.
+
+    python forget.py --config-name=forget_mini.yaml split=forget_2_1 forget_loss=intervention model_path=PATH
+    python forget.py --config-name=forget_wpu.yaml split=forget_2_1 forget_loss=npo lr=4e-5 retain_strength=1
+    torchrun --nproc_per_node=2 forget.py --config-name=forget_wpu.yaml ...      # k processes, any k
+
+Teacher-based methods (intervention, whp) read the artifact teacher.py wrote for the same
+config; a missing or stale one is refused with the command that builds it. A run killed
+mid-training and started again with the same command resumes from its last checkpoint.
+"""
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from dataloader import UnlearnTrainer
+from forget_data import ForgetContext, UnlearnCollator, attach_retain, retain_items
+from methods import get_method
+from models import load_family, load_model, load_tokenizer, model_dir
+from run_record import write_run_record
+from teacher import artifact_path, build_command, expected_meta, load_targets, substitutes_for
+from teacher_artifact import load_artifact, read_meta
+from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, set_seed
+
+logger = logging.getLogger("forget")
+DONE_MARKER = "forget_done.json"
+RUN_FINGERPRINT = "run_fingerprint.json"
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def read_teacher(cfg: DictConfig, config_name: str):
+    """The teacher chunks for this config, refusing a missing or stale artifact."""
+    path = artifact_path(cfg)
+    command = build_command(cfg, config_name)
+    if not path.is_file():
+        raise UserError(f"No teacher artifact at {path}. Build it first: {command}")
+    targets = load_targets(cfg)
+    wanted = expected_meta(cfg, targets, substitutes_for(cfg, targets))
+    found = read_meta(path)
+    if found is None:
+        raise UserError(f"Teacher artifact {path} is unreadable (truncated or tampered). Rebuild it: {command}")
+    if found != wanted:
+        changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+        raise UserError(f"Teacher artifact {path} is stale (differs in: {', '.join(changed)}). Rebuild it: {command}")
+    return load_artifact(path)[1]
+
+
+def step_plan(cfg: DictConfig, items: list[dict], chunked: bool) -> dict:
+    """The original's step arithmetic: batch_size counts documents (WPU) or QA pairs (TOFU).
+
+    max_steps = floor(epochs * n_docs / (batch_size * accumulation * world)). When a document
+    is split into chunks (intervention, whp), a step still covers that many documents, but its
+    chunks go through in micro-batches of at most chunk_batch_size, so memory stays bounded.
+    """
+    n_docs = len({item["doc"] for item in items})
+    accumulation = cfg.gradient_accumulation_steps
+    if cfg.docs_per_step:  # fixed documents per step: the same schedule on 1 or k processes
+        accumulation = max(1, cfg.docs_per_step // (cfg.batch_size * world_size()))
+    docs_per_step = cfg.batch_size * accumulation * world_size()
+    max_steps = max(1, math.floor(cfg.num_epochs * n_docs / docs_per_step))
+    micro_batch = cfg.batch_size
+    if chunked:
+        micro_batch = cfg.chunk_batch_size
+        chunks_per_step = docs_per_step * len(items) / n_docs
+        accumulation = max(1, round(chunks_per_step / (micro_batch * world_size())))
+    return {"n_docs": n_docs, "n_items": len(items), "docs_per_step": docs_per_step, "max_steps": max_steps,
+            "warmup_steps": max(1, max_steps // 10), "micro_batch": micro_batch, "accumulation": accumulation,
+            "effective_batch": micro_batch * accumulation * world_size(), "world_size": world_size()}
+
+
+def apply_lora(model, cfg: DictConfig):
+    from peft import LoraConfig, get_peft_model
+
+    linear_names = {name.split(".")[-1] for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.Linear) and not name.endswith("lm_head")}
+    config = LoraConfig(r=cfg.LoRA.r, lora_alpha=cfg.LoRA.alpha, lora_dropout=cfg.LoRA.dropout,
+                        target_modules=sorted(linear_names), bias="none", task_type="CAUSAL_LM")
+    if getattr(model, "is_gradient_checkpointing", False):
+        model.enable_input_require_grads()  # so checkpointed LoRA layers receive gradients
+    return get_peft_model(model, config)
+
+
+def deepspeed_config(cfg: DictConfig) -> str | None:
+    import importlib.util
+
+    wanted = str(cfg.deepspeed).lower()
+    available = torch.cuda.is_available() and importlib.util.find_spec("deepspeed") is not None
+    if wanted == "true" and not available:
+        raise UserError("deepspeed=true needs CUDA and the deepspeed package (requirements-gpu.txt).")
+    if wanted == "true" or (wanted == "auto" and available):
+        return str(Path(__file__).resolve().parent / "config" / "ds_config.json")
+    return None
+
+
+def run_fingerprint(cfg: DictConfig) -> str:
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("save_dir", "eval", "save_steps"):
+        settings.pop(key, None)
+    family = load_family(cfg.model_family)
+    return fingerprint(settings, folder_fingerprint(model_dir(family, cfg.model_path)), world_size())
+
+
+def prepare_save_dir(save_dir: Path, wanted: str) -> str | None:
+    """Returns the checkpoint to resume from; refuses checkpoints made by another config."""
+    marker = save_dir / RUN_FINGERPRINT
+    last = get_last_checkpoint(str(save_dir)) if save_dir.is_dir() else None
+    if marker.is_file() and json.loads(marker.read_text())["fingerprint"] != wanted:
+        if last:
+            raise UserError(f"{save_dir} holds checkpoints of a different configuration; "
+                            f"use another save_dir or delete it (overwrite_dir=true).")
+    if is_main_process():
+        atomic_write_json(marker, {"fingerprint": wanted})
+    return last
+
+
+def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | None) -> dict:
+    family = load_family(cfg.model_family)
+    tokenizer = load_tokenizer(family, cfg.model_path)
+    method = get_method(cfg.forget_loss)
+    ctx = ForgetContext(cfg, family, tokenizer, read_teacher(cfg, config_name) if method.uses_teacher else None)
+    items = method.forget_items(ctx)
+    if cfg.retain_strength:
+        attach_retain(items, retain_items(ctx), cfg.seed)
+    plan = step_plan(cfg, items, chunked=method.uses_teacher and cfg.input_type == "document")
+    logger.info("Step plan: %s", plan)
+    model = load_model(family, cfg.model_path)
+    model.config.use_cache = False
+    method.prepare(model, items, ctx)
+    checkpointing = family.gradient_checkpointing if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+    if cfg.LoRA.r:
+        model = apply_lora(model, cfg)
+    args = TrainingArguments(
+        output_dir=str(save_dir), per_device_train_batch_size=plan["micro_batch"],
+        gradient_accumulation_steps=plan["accumulation"], max_steps=plan["max_steps"],
+        warmup_steps=plan["warmup_steps"], learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
+        lr_scheduler_type="linear", optim=cfg.optim, seed=cfg.seed, data_seed=cfg.seed,
+        logging_steps=max(1, plan["max_steps"] // 20),
+        save_strategy="steps", save_steps=cfg.save_steps or plan["max_steps"], save_total_limit=cfg.save_total_limit,
+        report_to=[], remove_unused_columns=False, bf16=model.dtype == torch.bfloat16,
+        deepspeed=deepspeed_config(cfg), ddp_find_unused_parameters=False, dataloader_drop_last=False,
+    )
+    trainer = UnlearnTrainer(model=model, args=args, train_dataset=items, data_collator=UnlearnCollator(tokenizer.pad_token_id),
+                             method=method, retain_strength=cfg.retain_strength)
+    started = time.time()
+    trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.time() - started
+    final_model = trainer.model.merge_and_unload() if cfg.LoRA.r else trainer.model
+    if cfg.LoRA.r:
+        trainer.model = final_model
+    trainer.save_model(str(save_dir))
+    if is_main_process():
+        tokenizer.save_pretrained(str(save_dir))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {**plan, "train_seconds": round(seconds, 1), "losses": losses, "final_loss": losses[-1] if losses else None}
+
+
+@hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
+@exit_cleanly_on_user_error
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    set_seed(cfg.seed)
+    get_method(cfg.forget_loss)  # unknown names fail before anything is loaded
+    save_dir = Path(cfg.save_dir).expanduser()
+    wanted = run_fingerprint(cfg)
+    done = save_dir / DONE_MARKER
+    if done.is_file() and json.loads(done.read_text()).get("fingerprint") == wanted and not cfg.overwrite_dir:
+        logger.info("%s is complete for this configuration; skipping", save_dir)
+        return
+    if cfg.overwrite_dir and save_dir.exists() and is_main_process():
+        shutil.rmtree(save_dir)
+    done.unlink(missing_ok=True)
+    resume_from = prepare_save_dir(save_dir, wanted)
+    if resume_from:
+        logger.info("Resuming from %s", resume_from)
+    stats = train(cfg, HydraConfig.get().job.config_name, save_dir, resume_from)
+    if is_main_process():
+        write_run_record(save_dir, cfg, {k: v for k, v in stats.items() if k != "losses"})
+        atomic_write_json(done, {"fingerprint": wanted, **stats})
+        logger.info("Unlearned model saved to %s (%d steps, %.0f s, final loss %s)", save_dir, stats["max_steps"],
+                    stats["train_seconds"], stats["final_loss"])
+
+
+if __name__ == "__main__":
+    main()

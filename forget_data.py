@@ -1,0 +1,161 @@
+"""Training items for forget.py: teacher chunks, forget texts, refusals, retain texts; collator.
+
+Every item is a dict of plain lists. Teacher items come straight from the teacher artifact
+(the student reads exactly the token ids the teacher was aligned to; nothing is re-split).
+"""
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from data_module import encode_document, encode_with_labels, load_split, require_fields, unique_documents
+from models import Family
+from prompts import render_chat
+from teacher_artifact import TargetChunk
+from utils import UserError, repo_root, resolve_repo_path
+
+
+@dataclass
+class ForgetContext:
+    cfg: DictConfig
+    family: Family
+    tokenizer: object
+    teacher_chunks: list[TargetChunk] | None = None  # read by forget.py for teacher-based methods
+
+
+def teacher_items(ctx: ForgetContext) -> list[dict]:
+    items = []
+    for chunk in ctx.teacher_chunks or []:
+        t = chunk.teacher
+        items.append({"input_ids": t.input_ids, "positions": t.positions.tolist(), "topk_ids": t.topk_ids.tolist(),
+                      "topk_probs": t.topk_probs.tolist(), "residual": t.residual.tolist(), "doc": chunk.key})
+    if not items:
+        raise UserError("The teacher artifact holds no chunks; rebuild it with teacher.py.")
+    return items
+
+
+def _forget_rows(ctx: ForgetContext) -> list[dict]:
+    rows = load_split(ctx.cfg.data_path, ctx.cfg.split)
+    if not rows:
+        raise UserError(f"The forget split '{ctx.cfg.split}' is empty; nothing to unlearn.")
+    return rows
+
+
+def _text_item(ctx: ForgetContext, row_or_text, question: str | None = None) -> dict:
+    if question is None:
+        item = encode_document(ctx.tokenizer, row_or_text, ctx.cfg.max_length)
+    else:
+        chat = render_chat(ctx.family, ctx.tokenizer, [(question, row_or_text)])
+        item = encode_with_labels(ctx.tokenizer, chat.text, chat.answer_spans, ctx.cfg.max_length)
+    return item
+
+
+def text_items(ctx: ForgetContext) -> list[dict]:
+    """Forget documents (one per title, truncated to max_length) or forget QA pairs."""
+    rows = _forget_rows(ctx)
+    if ctx.cfg.input_type == "document":
+        require_fields(rows, ["title", "wikipage"], f"forget split '{ctx.cfg.split}'")
+        return [{**_text_item(ctx, text), "doc": title} for title, text in unique_documents(rows)]
+    require_fields(rows, ["question", "answer"], f"forget split '{ctx.cfg.split}'")
+    return [{**_text_item(ctx, row["answer"], row["question"]), "doc": row["question"]} for row in rows]
+
+
+def load_refusals(path: str | None) -> list[str]:
+    """Refusal answers: a text file (one per line) or a JSON-lines file of strings / {"text": ...}."""
+    import json
+
+    file = Path(resolve_repo_path(path)) if path else repo_root() / "data" / "refusals" / "idontknow.txt"
+    if not file.is_file():
+        raise UserError(f"refusals file {file} does not exist.")
+    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if file.suffix in (".jsonl", ".json"):
+        lines = [value if isinstance(value, str) else value.get("text", "") for value in map(json.loads, lines)]
+    return [line for line in lines if line]
+
+
+def refusal_items(ctx: ForgetContext) -> list[dict]:
+    """Forget questions paired with a refusal (seeded choice), for the idk method."""
+    rows = _forget_rows(ctx)
+    require_fields(rows, ["question"], f"forget split '{ctx.cfg.split}'")
+    refusals = load_refusals(ctx.cfg.refusals_file)
+    rng = random.Random(ctx.cfg.seed)
+    # Steps are counted in documents (WPU: persons), as for the other methods.
+    doc_key = "title" if ctx.cfg.input_type == "document" and "title" in rows[0] else "question"
+    return [{**_text_item(ctx, rng.choice(refusals), row["question"]), "doc": row[doc_key]} for row in rows]
+
+
+def retain_items(ctx: ForgetContext) -> list[dict]:
+    """Retain texts for the retain loss: documents (WPU) or QA pairs (TOFU retain minus its eval set)."""
+    split = ctx.cfg.retain_split or _tofu_retain_split(ctx.cfg.split)
+    try:
+        rows = load_split(ctx.cfg.data_path, split)
+    except UserError as err:
+        raise UserError(f"retain_strength > 0 needs the retain split '{split}': {err}") from None
+    if not rows:
+        raise UserError(f"The retain split '{split}' is empty but retain_strength > 0.")
+    if ctx.cfg.input_type == "document":
+        require_fields(rows, ["title", "wikipage"], f"retain split '{split}'")
+        return [_text_item(ctx, text) for _, text in unique_documents(rows)]
+    require_fields(rows, ["question", "answer"], f"retain split '{split}'")
+    held_out = _retain_eval_questions(ctx)
+    return [_text_item(ctx, row["answer"], row["question"]) for row in rows if row["question"] not in held_out]
+
+
+def _tofu_retain_split(forget_split: str) -> str:
+    digits = "".join(ch for ch in forget_split if ch.isdigit())
+    if not digits:
+        raise UserError(f"Set retain_split: cannot derive it from forget split '{forget_split}'.")
+    return f"retain{100 - int(digits)}"
+
+
+def _retain_eval_questions(ctx: ForgetContext) -> set[str]:
+    """TOFU evaluates retain knowledge on retain_perturbed; keep those questions out of training."""
+    try:
+        return {row["question"] for row in load_split(ctx.cfg.data_path, "retain_perturbed")}
+    except UserError:
+        return set()
+
+
+def attach_retain(items: list[dict], retain: list[dict], seed: int) -> None:
+    """Pair each forget item with one retain item (a seeded random choice, stable across resumes)."""
+    rng = random.Random(seed)
+    for item in items:
+        item["retain"] = retain[rng.randrange(len(retain))]
+
+
+def _pad(sequences: list[list], value, width: int | None = None) -> torch.Tensor:
+    width = width or max((len(s) for s in sequences), default=0)
+    return torch.tensor([list(s) + [value] * (width - len(s)) for s in sequences])
+
+
+class UnlearnCollator:
+    """Dynamic padding of forget items (and their retain items) into one batch dict."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def _texts(self, items: list[dict]) -> dict:
+        batch = {"input_ids": _pad([i["input_ids"] for i in items], self.pad),
+                 "attention_mask": _pad([[1] * len(i["input_ids"]) for i in items], 0)}
+        if "labels" in items[0]:
+            batch["labels"] = _pad([i["labels"] for i in items], -100)
+        if "reference_nll" in items[0]:
+            batch["reference_nll"] = torch.tensor([i["reference_nll"] for i in items])
+        return batch
+
+    def __call__(self, items: list[dict]) -> dict:
+        forget = self._texts(items)
+        if "positions" in items[0]:
+            k = len(items[0]["topk_ids"][0])
+            forget["positions"] = _pad([i["positions"] for i in items], 0)
+            forget["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
+            forget["topk_ids"] = _pad([i["topk_ids"] for i in items], [0] * k)
+            forget["topk_probs"] = _pad([i["topk_probs"] for i in items], [0.0] * k)
+            forget["residual"] = _pad([i["residual"] for i in items], 0.0)
+        batch = {"forget": forget}
+        if "retain" in items[0]:
+            batch["retain"] = self._texts([i["retain"] for i in items])
+        return batch

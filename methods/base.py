@@ -1,0 +1,20 @@
+"""What every unlearning method provides (see methods/__init__.py for the registry)."""
+
+import torch
+
+from forget_data import ForgetContext
+
+
+class Method:
+    name = "base"
+    uses_teacher = False  # reads the teacher artifact built by teacher.py
+
+    def forget_items(self, ctx: ForgetContext) -> list[dict]:
+        """The training items (token ids and whatever the loss needs), one per forget example."""
+        raise NotImplementedError
+
+    def prepare(self, model, items: list[dict], ctx: ForgetContext) -> None:
+        """Work done once before training with the initial model (e.g. NPO's reference NLLs)."""
+
+    def forget_loss(self, model, batch: dict) -> torch.Tensor:
+        raise NotImplementedError

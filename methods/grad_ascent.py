@@ -1,0 +1,18 @@
+"""Gradient ascent: maximise the forget texts' NLL."""
+
+import torch
+
+from forget_data import ForgetContext, text_items
+from losses import mean_token_nll
+from methods.base import Method
+
+
+class GradAscent(Method):
+    name = "grad_ascent"
+
+    def forget_items(self, ctx: ForgetContext) -> list[dict]:
+        return text_items(ctx)
+
+    def forget_loss(self, model, batch: dict) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return -mean_token_nll(logits, batch["labels"])

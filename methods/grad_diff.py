@@ -1,0 +1,8 @@
+"""Gradient difference: gradient ascent on the forget texts plus the retain loss
+(retain_strength, 1 in the original's pipelines)."""
+
+from methods.grad_ascent import GradAscent
+
+
+class GradDiff(GradAscent):
+    name = "grad_diff"

@@ -1,0 +1,18 @@
+"""'I don't know': fine-tune the forget questions towards refusal answers."""
+
+import torch
+
+from forget_data import ForgetContext, refusal_items
+from losses import mean_token_nll
+from methods.base import Method
+
+
+class IDontKnow(Method):
+    name = "idk"
+
+    def forget_items(self, ctx: ForgetContext) -> list[dict]:
+        return refusal_items(ctx)
+
+    def forget_loss(self, model, batch: dict) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return mean_token_nll(logits, batch["labels"])

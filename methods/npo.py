@@ -1,0 +1,50 @@
+"""Negative preference optimisation on the forget texts.
+
+The reference log-likelihoods come from the initial model. By default they are computed once
+before training, so only one model sits in memory; `npo_reference=model` keeps a frozen copy
+instead and scores every batch with it (the original's two-model path).
+"""
+
+import copy
+
+import torch
+
+from forget_data import ForgetContext, text_items
+from losses import npo_loss, sequence_nll
+from methods.base import Method
+
+
+class NPO(Method):
+    name = "npo"
+
+    def __init__(self):
+        self.beta = 0.1
+        self.reference_model = None
+
+    def forget_items(self, ctx: ForgetContext) -> list[dict]:
+        self.beta = ctx.cfg.beta
+        return text_items(ctx)
+
+    @torch.no_grad()
+    def prepare(self, model, items: list[dict], ctx: ForgetContext) -> None:
+        if ctx.cfg.npo_reference == "model":
+            self.reference_model = copy.deepcopy(model).eval().requires_grad_(False)
+            return
+        was_training = model.training
+        model.eval()
+        for item in items:
+            ids = torch.tensor([item["input_ids"]], device=model.device)
+            labels = torch.tensor([item["labels"]], device=model.device)
+            item["reference_nll"] = float(sequence_nll(model(input_ids=ids).logits, labels)[0])
+        model.train(was_training)
+
+    def forget_loss(self, model, batch: dict) -> torch.Tensor:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        nll = sequence_nll(logits, batch["labels"])
+        if self.reference_model is not None:
+            with torch.no_grad():
+                reference = self.reference_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                reference_nll = sequence_nll(reference.logits, batch["labels"])
+        else:
+            reference_nll = batch["reference_nll"]
+        return npo_loss(nll, reference_nll, self.beta)
