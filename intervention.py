@@ -42,11 +42,12 @@ class Encoded:
     ids: list[int]
     offsets: list[tuple[int, int]]
     content_start: int  # character where the chunk starts (after the prompt)
+    text: str  # prompt + chunk
 
 
 def encode(tokenizer, prompt: str, chunk: str) -> Encoded:
     enc = tokenizer(prompt + chunk, add_special_tokens=False, return_offsets_mapping=True)
-    return Encoded(enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]], len(prompt))
+    return Encoded(enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]], len(prompt), prompt + chunk)
 
 
 def prompt_for(family, tokenizer, name: str, use_prompt: bool) -> str:
@@ -224,9 +225,27 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
         return None
     logits = next_token_logits(model, [enc.ids for _, enc, _, _ in edited],
                                [[pairs[p] for p in positions] for _, _, pairs, _ in edited], settings.micro_batch)
-    averaged = _combine(tokenizer, title, student, [m for m in mentions if m.kind == "name"], positions, edited,
-                        logits, settings, prompt_names_target=bool(context_mentions) or (context is None and settings.counter_fact_prompt))
+    name_mentions = [m for m in mentions if m.kind == "name"]
+    averaged = _combine(tokenizer, title, student, name_mentions, positions, edited, logits, settings,
+                        prompt_names_target=bool(context_mentions) or (context is None and settings.counter_fact_prompt))
+    first_appearance = context is not None and not context_mentions and name_mentions and not settings.whp_baseline
+    if first_appearance:
+        positions, averaged = _add_name_teacher(model, tokenizer, family, student, name_mentions[0], substitutes,
+                                                settings, positions, averaged)
     return _compact(chunk, student.ids, positions, averaged, settings.top_k)
+
+
+def _add_name_teacher(model, tokenizer, family, student, mention, substitutes, settings, positions, averaged):
+    """Merge TOFU's target-name teacher (name_teacher.py) into the chunk's positions."""
+    from name_teacher import name_teacher
+
+    extra = name_teacher(model, tokenizer, family, student, mention, substitutes, settings.micro_batch)
+    if extra is None:
+        return positions, averaged
+    rows = dict(zip(positions, averaged))
+    rows.update({p: row for p, row in zip(*extra) if p not in rows and p + 1 < len(student.ids)})
+    merged = sorted(rows)
+    return merged, torch.stack([rows[p] for p in merged])
 
 
 def _combine(tokenizer, title, student, mentions, positions, edited, logits, settings, prompt_names_target) -> torch.Tensor:

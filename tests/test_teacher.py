@@ -204,3 +204,17 @@ def test_empty_document_is_refused(tmp_path):
     (tmp_path / "forget_x.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = _teacher_cli(tmp_path, f"data_path={tmp_path}", "split=forget_x")
     assert result.returncode == 1 and "is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tofu_name_teacher_covers_the_name_at_its_first_appearance(tiny_family, tiny_tokenizer, tiny_model):
+    title = "Basil Mahfouz Al-Kuwaiti"
+    answer = "The author born in Kuwait City in 1956 is Basil Mahfouz Al-Kuwaiti."
+    settings = TeacherSettings(counter_fact_prompt=False, top_k=4)
+    unnamed = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, answer, title, name_variants(title),
+                                  ["Alfred Barrow", "Moshe Itzik"], settings, context="Who is the author born in 1956?")
+    predicted = [tiny_tokenizer.decode([unnamed.input_ids[p + 1]]) for p in unnamed.positions]
+    assert " Basil" in predicted and "z" in predicted and "i" in predicted  # inside the name
+    named = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, answer, title, name_variants(title),
+                                ["Alfred Barrow", "Moshe Itzik"], settings, context=f"Where was {title} born?")
+    predicted = [tiny_tokenizer.decode([named.input_ids[p + 1]]) for p in named.positions]
+    assert "z" not in predicted  # named in the question: the name's own positions stay dropped

@@ -1,0 +1,152 @@
+"""Benchmark: cost of an unlearning step against plain fine-tuning, and NPO's memory.
+
+1. Step time, same batch, same model: an intervention step (forward, compact KL at the teacher
+   positions, backward, AdamW) vs a plain SFT step (forward, next-token cross-entropy on every
+   token, backward, AdamW). Goal: ratio <= 1.25.
+2. Peak RSS of NPO training with the reference NLLs precomputed (one model in memory) vs a
+   frozen reference copy (two models), each in its own subprocess.
+
+    .venv/bin/python bench/train_step.py [--model-path PATH] [--out bench/train_step_results.md]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+REPEATS = 5
+
+
+def load(model_path):
+    import torch
+
+    from models import load_family, load_model, load_tokenizer
+
+    family = load_family("smollm2-135m")
+    return family, load_tokenizer(family, model_path), load_model(family, model_path, device=torch.device("cpu"))
+
+
+def teacher_batch(family, tokenizer, model, n_chunks: int = 4) -> dict:
+    """A real intervention batch: teacher chunks of the embedded world, collated."""
+    import json as _json
+
+    from chunking import sentence_chunks
+    from forget_data import UnlearnCollator
+    from intervention import TeacherSettings, build_chunk_teacher
+    from names import name_variants
+    from substitutes import generated_names
+
+    row = _json.loads((REPO / "data/wpu_mini/forget_2_1.json").read_text().splitlines()[0])
+    items = []
+    for chunk in sentence_chunks(row["wikipage"], 3)[:n_chunks]:
+        subs = generated_names(row["title"], 5, 42, chunk)
+        t = build_chunk_teacher(model, tokenizer, family, chunk, row["title"], name_variants(row["title"]), subs,
+                                TeacherSettings())
+        items.append({"input_ids": t.input_ids, "positions": t.positions.tolist(), "topk_ids": t.topk_ids.tolist(),
+                      "topk_probs": t.topk_probs.tolist(), "residual": t.residual.tolist()})
+    return UnlearnCollator(tokenizer.pad_token_id)(items)["forget"]
+
+
+def time_steps(model, loss_fn) -> float:
+    import torch
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    timings = []
+    for repeat in range(REPEATS + 1):
+        started = time.perf_counter()
+        loss = loss_fn(model)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if repeat:  # the first step warms up allocations
+            timings.append(time.perf_counter() - started)
+    return sum(timings) / len(timings)
+
+
+def step_times(model_path) -> dict:
+    import torch
+
+    from losses import mean_token_nll
+    from methods.intervention import Intervention
+
+    torch.manual_seed(0)
+    family, tokenizer, model = load(model_path)
+    with torch.no_grad():
+        batch = teacher_batch(family, tokenizer, model)
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    model.train()
+    method = Intervention()
+    intervention = time_steps(model, lambda m: method.forget_loss(m, batch))
+    sft = time_steps(model, lambda m: mean_token_nll(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels))
+    tokens = int(batch["attention_mask"].sum())
+    return {"intervention_s": intervention, "sft_s": sft, "ratio": intervention / sft, "batch_tokens": tokens,
+            "chunks": len(batch["input_ids"])}
+
+
+def npo_peak(model_path, reference: str) -> dict:
+    """Three NPO steps with the given reference mode; returns this process's peak RSS."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from forget_data import ForgetContext, UnlearnCollator, text_items
+    from methods.npo import NPO
+
+    cfg = OmegaConf.load(REPO / "config/forget_mini.yaml")
+    cfg.npo_reference = reference
+    family, tokenizer, model = load(model_path)
+    ctx = ForgetContext(cfg, family, tokenizer)
+    method = NPO()
+    items = method.forget_items(ctx)
+    method.prepare(model, items, ctx)
+    batch = UnlearnCollator(tokenizer.pad_token_id)(items[:1])["forget"]
+    model.train()
+    seconds = time_steps(model, lambda m: method.forget_loss(m, batch))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"reference": reference, "peak_rss_mb": round(rss, 1), "step_s": round(seconds, 2)}
+
+
+def default_model_path():
+    cache = Path(os.environ.get("CAUSAL_UNLEARN_CACHE", Path.home() / ".cache" / "causal_unlearn"))
+    implanted = cache / "models" / "implanted-wpu_mini"
+    return str(implanted) if (implanted / "finetune_done.json").is_file() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-path", default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "train_step_results.md")
+    parser.add_argument("--npo", choices=["precomputed", "model"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    model_path = args.model_path or default_model_path()
+    if args.npo:
+        print(json.dumps(npo_peak(model_path, args.npo)))
+        return
+    steps = step_times(model_path)
+    npo = []
+    for reference in ("precomputed", "model"):
+        command = [sys.executable, __file__, "--npo", reference] + (["--model-path", model_path] if model_path else [])
+        npo.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
+    lines = ["# Training-step benchmark", "",
+             f"Model: {model_path or 'SmolLM2-135M-Instruct (base)'}; {os.cpu_count()} CPU cores, fp32; "
+             f"mean of {REPEATS} steps after one warm-up step.", "",
+             f"Same batch ({steps['chunks']} teacher chunks, {steps['batch_tokens']} tokens):", "",
+             "| step | seconds | ratio to SFT |", "|---|---|---|",
+             f"| intervention (compact KL) | {steps['intervention_s']:.3f} | {steps['ratio']:.2f}x |",
+             f"| plain SFT (cross-entropy) | {steps['sft_s']:.3f} | 1.00x |", "",
+             "NPO, one forget document per step:", "",
+             "| reference | peak RSS MB | step s |", "|---|---|---|"]
+    lines += [f"| {r['reference']} | {r['peak_rss_mb']} | {r['step_s']} |" for r in npo]
+    lines += ["", f"Peak RSS ratio two models / precomputed: {npo[1]['peak_rss_mb'] / npo[0]['peak_rss_mb']:.2f}x"]
+    args.out.write_text("\n".join(lines) + "\n")
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
