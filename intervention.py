@@ -127,15 +127,14 @@ def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int) -> list[torch.Tensor]:
-    """Logits at the requested positions of each sequence, in bounded micro-batches.
+def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int):
+    """Yield the logits at the requested positions of each sequence, in bounded micro-batches.
 
-    The output projection runs only at the requested positions, so memory stays flat as the
-    vocabulary, N and the chunk length grow.
+    The output projection runs only at the requested positions, and results are yielded one
+    sequence at a time for the caller to fold in, so memory stays flat as N grows.
     """
     base, head = model.get_decoder(), model.get_output_embeddings()
     device = next(model.parameters()).device
-    results = []
     for start in range(0, len(texts_ids), micro_batch):
         batch = texts_ids[start:start + micro_batch]
         width = max(len(ids) for ids in batch)
@@ -146,8 +145,7 @@ def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[in
             mask[row, :len(seq)] = 1
         hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
         for row, wanted in enumerate(positions[start:start + micro_batch]):
-            results.append(head(hidden[row, torch.tensor(wanted, device=device)]).float().cpu())
-    return results
+            yield head(hidden[row, torch.tensor(wanted, device=device)]).float().cpu()
 
 
 @dataclass(frozen=True)
@@ -253,7 +251,7 @@ def _combine(tokenizer, title, student, mentions, positions, edited, logits, set
     anchors = mention_first_tokens(student, mentions)
     anchor_rows = [row for row, p in enumerate(positions) if p + 1 in anchors]
     anchor_targets = torch.tensor([student.ids[positions[row] + 1] for row in anchor_rows], dtype=torch.long)
-    total = torch.zeros_like(logits[0])
+    total = None
     substitute_mass = []  # per teacher: (ids, their probabilities after the anchor move)
     for (substitute, encoded, pairs, edits), rows in zip(edited, logits):
         forms = word_first_tokens(tokenizer, substitute.split())
@@ -267,7 +265,7 @@ def _combine(tokenizer, title, student, mentions, positions, edited, logits, set
                 move_mass(sub, all_ids, anchor_targets)
                 probs[anchor_rows] = sub
             substitute_mass.append((forms, probs[:, all_ids].clone(), all_ids))
-        total += probs
+        total = probs if total is None else total + probs
     if substitute_mass:
         _majority_move(total, substitute_mass, _title_targets(tokenizer, title), set(anchor_rows))
     mean = total / len(edited)

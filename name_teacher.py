@@ -79,7 +79,7 @@ def name_teacher(model, tokenizer, family, student: Encoded, mention: Mention, s
             prompt_index, p_pos = pairs[s_pos]
             wanted[prompt_index].append(p_pos)
         used = [i for i, w in enumerate(wanted) if w]
-        logits = next_token_logits(model, [prompts[i].ids for i in used], [wanted[i] for i in used], micro_batch)
+        logits = list(next_token_logits(model, [prompts[i].ids for i in used], [wanted[i] for i in used], micro_batch))
         by_position = {}
         for i, rows in zip(used, logits):
             for p_pos, row in zip(wanted[i], rows):

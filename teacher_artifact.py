@@ -22,7 +22,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from intervention import ChunkTeacher
 from utils import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+HEADER_KEY = "causal_unlearn_teacher"
 
 
 @dataclass
@@ -58,11 +59,11 @@ def save_artifact(path: Path, chunks: list[TargetChunk], meta: dict) -> None:
     """Write atomically (temp file + rename): a killed run never leaves a file that looks complete."""
     if not chunks:
         raise UserError("No trainable chunk was found for any target; nothing to save.")
-    header = {
-        "format_version": str(FORMAT_VERSION),
-        "meta": json.dumps(meta, sort_keys=True),
-        "chunks": json.dumps([{"target": c.target, "key": c.key, "text": c.teacher.text} for c in chunks]),
-    }
+    # One header entry: safetensors writes several in arbitrary order, which would make
+    # identical inputs give different bytes.
+    record = {"format_version": FORMAT_VERSION, "meta": meta,
+              "chunks": [{"target": c.target, "key": c.key, "text": c.teacher.text} for c in chunks]}
+    header = {HEADER_KEY: json.dumps(record, sort_keys=True)}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
@@ -76,19 +77,21 @@ def save_artifact(path: Path, chunks: list[TargetChunk], meta: dict) -> None:
 def read_meta(path: Path) -> dict | None:
     """The artifact's metadata, or None when the file is missing or unreadable (truncated, tampered)."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-        return json.loads(header["meta"])
-    except (FileNotFoundError, SafetensorError, KeyError, OSError, ValueError):
+        return _read_record(path)["meta"]
+    except (FileNotFoundError, SafetensorError, KeyError, OSError, ValueError, TypeError):
         return None
+
+
+def _read_record(path: Path) -> dict:
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {})[HEADER_KEY])
 
 
 def load_artifact(path: Path) -> tuple[dict, list[TargetChunk]]:
     try:
         tensors = load_file(str(path))
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata()
-        meta, chunk_info = json.loads(header["meta"]), json.loads(header["chunks"])
+        record = _read_record(path)
+        meta, chunk_info = record["meta"], record["chunks"]
     except (SafetensorError, KeyError, OSError, ValueError, TypeError) as err:
         raise UserError(f"Teacher artifact {path} is unreadable ({type(err).__name__}); delete it and rerun teacher.py.") from None
     chunks = []
