@@ -101,7 +101,8 @@ def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setitem(embedded.BUILDERS, "tiny-random", crash)
     with pytest.raises(KeyboardInterrupt):
         embedded.embedded_model_dir("tiny-random")
-    assert list(tmp_path.joinpath("models").glob("*tiny-random*")) == []
+    leftovers = [p.name for p in tmp_path.joinpath("models").iterdir() if p.is_dir()]
+    assert leftovers == []  # neither a finished-looking folder nor a staging dir (the lock file may stay)
 
 
 def test_flash_attention_falls_back_to_sdpa_on_cpu():
