@@ -56,6 +56,10 @@ def test_smollm2_converted_folder_matches_the_gguf_weights():
         assert torch.allclose(converted(ids).logits, original(ids).logits, atol=1e-4)
     tokenizer = load_tokenizer(family)
     assert tokenizer.chat_template and "<|im_start|>assistant" in question_prompt(family, tokenizer, "Hi?")
+    prompt = tokenizer(question_prompt(family, tokenizer, "What is the capital of France?"), return_tensors="pt",
+                       add_special_tokens=False)
+    answer = converted.generate(**prompt, max_new_tokens=16, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert "Paris" in tokenizer.decode(answer[0, prompt["input_ids"].shape[1]:])
     assert "quantization_config" not in json.loads((embedded.embedded_model_dir("smollm2-135m") / "config.json").read_text())
 
 
