@@ -117,6 +117,11 @@ def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict) -> dic
         log["perturb_loss"][key] = [loss[0] for loss in perturbed_losses[index]]
         log["num_token_paraphrased"][key] = base_losses[index][1]
         log["num_token_perturb"][key] = [loss[1] for loss in perturbed_losses[index]]
+        if task["normalize_gt"]:
+            # TOFU's real-author / world-fact score: the gold answer's share among all options.
+            p_true = math.exp(-log["avg_gt_loss"][key])
+            p_options = sum(math.exp(-loss) for loss in perturbs)
+            log.setdefault("normalized_gt_loss", {})[key] = -math.log(p_true / (p_true + p_options))
     return log
 
 
@@ -136,17 +141,28 @@ def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_loss
     return grouped
 
 
+def task_data_paths(eval_cfg: DictConfig) -> list[str]:
+    """data_path is one entry per task, or one path shared by every task."""
+    if isinstance(eval_cfg.data_path, str):
+        return [eval_cfg.data_path] * len(eval_cfg.eval_task)
+    return list(eval_cfg.data_path)
+
+
 def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
     """The eval block's parallel lists, zipped into one dict per task."""
     names = list(eval_cfg.eval_task)
-    lists = {key: list(eval_cfg[key]) for key in ("data_path", "split_list", "question_key", "answer_key",
+    lists = {key: list(eval_cfg[key]) for key in ("split_list", "question_key", "answer_key",
                                                   "base_answer_key", "perturbed_answer_key")}
+    lists["data_path"] = task_data_paths(eval_cfg)
     for key, values in lists.items():
         if len(values) != len(names):
             raise UserError(f"eval.{key} has {len(values)} entries but eval.eval_task has {len(names)}; "
                             f"give every eval list one entry per task.")
     shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size}
-    return [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared} for i, name in enumerate(names)]
+    # As in TOFU: tasks not named eval_log* (real authors, world facts) also get the normalised
+    # probability of the gold answer against its perturbed options.
+    return [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared,
+             "normalize_gt": "eval_log" not in name} for i, name in enumerate(names)]
 
 
 def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path) -> dict:
@@ -165,7 +181,7 @@ def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Pat
 
 def eval_fingerprint(eval_cfg: DictConfig, family) -> str:
     data_files = []
-    for data_path, split in zip(eval_cfg.data_path, eval_cfg.split_list):
+    for data_path, split in zip(task_data_paths(eval_cfg), eval_cfg.split_list):
         path = Path(resolve_repo_path(data_path)) / f"{split}.json"
         data_files.append(folder_fingerprint(path.parent) if path.is_file() else f"{data_path}/{split}")
     settings = OmegaConf.to_container(eval_cfg, resolve=True)
