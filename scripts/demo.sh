@@ -3,7 +3,8 @@
 #   1. implant the fictitious world data/wpu_mini into SmolLM2-135M-Instruct (cached after the
 #      first run, ~6 min on 2 CPU cores);
 #   2. evaluate the base and the implanted model on the forget, hard-retain and general-retain QA;
-#   3. write one comparison table, results/demo/summary.csv, and print it.
+#   3. write one comparison table, results/demo/summary.csv, print it, and write
+#      results/demo/report.md with one plot per split.
 #
 #   bash scripts/demo.sh                      # split forget_2_1, outputs in results/demo
 #   bash scripts/demo.sh forget_2_2           # other split(s) as arguments
@@ -46,4 +47,5 @@ for split in "${splits[@]}"; do
     done
 done
 $python -c "import pandas as pd, sys; pd.set_option('display.width', 200); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
-echo "[demo] summary: $out_dir/summary.csv"
+$python report.py --summary "$out_dir/summary.csv" --reference implanted
+echo "[demo] summary: $out_dir/summary.csv; report: $out_dir/report.md"
