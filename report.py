@@ -34,7 +34,7 @@ TOFU_LINES = ["Forget Quality", "Model Utility", "ROUGE Forget", "ROUGE Retain"]
 def _markdown_table(frame: pd.DataFrame) -> str:
     columns = list(frame.columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in frame.iterrows():
+    for row in frame.itertuples(index=False):  # keeps each column's type (iterrows would make ints floats)
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
