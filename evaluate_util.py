@@ -189,17 +189,15 @@ def eval_fingerprint(eval_cfg: DictConfig, family) -> str:
     return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)))
 
 
-@hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
-@exit_cleanly_on_user_error
-def main(cfg: DictConfig) -> None:
-    eval_cfg = cfg.eval if "eval" in cfg else cfg
+def run_evaluation(eval_cfg: DictConfig) -> Path:
+    """Evaluate eval_cfg.model_path into eval_cfg.save_dir unless its logs are up to date."""
     family = load_family(eval_cfg.model_family)
     save_dir = Path(eval_cfg.save_dir).expanduser()
     wanted = eval_fingerprint(eval_cfg, family)
     marker = save_dir / FINGERPRINT_FILE
     if not eval_cfg.overwrite and marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
         logger.info("Eval logs in %s are up to date; skipping", save_dir)
-        return
+        return save_dir
     marker.unlink(missing_ok=True)
     model = load_model(family, eval_cfg.model_path)
     model.eval()
@@ -207,6 +205,13 @@ def main(cfg: DictConfig) -> None:
     evaluate_model(model, tokenizer, family, eval_cfg, save_dir)
     atomic_write_json(marker, {"fingerprint": wanted})
     logger.info("Wrote eval logs to %s", save_dir)
+    return save_dir
+
+
+@hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
+@exit_cleanly_on_user_error
+def main(cfg: DictConfig) -> None:
+    run_evaluation(cfg.eval if "eval" in cfg else cfg)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,8 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         report_to=[], remove_unused_columns=False, bf16=model.dtype == torch.bfloat16,
         deepspeed=deepspeed_config(cfg), ddp_find_unused_parameters=False, dataloader_drop_last=False,
     )
-    trainer = UnlearnTrainer(model=model, args=args, train_dataset=items, data_collator=UnlearnCollator(tokenizer.pad_token_id),
+    trainer = UnlearnTrainer(model=model, args=args, train_dataset=items, processing_class=tokenizer,
+                             data_collator=UnlearnCollator(tokenizer.pad_token_id),
                              method=method, retain_strength=cfg.retain_strength)
     started = time.time()
     trainer.train(resume_from_checkpoint=resume_from)
@@ -171,6 +172,20 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         tokenizer.save_pretrained(str(save_dir))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     return {**plan, "train_seconds": round(seconds, 1), "losses": losses, "final_loss": losses[-1] if losses else None}
+
+
+def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
+    """WPU: evaluate the saved model in-process into checkpoint-{step}/ (the original's layout)
+    and write aggregate_stat.csv there."""
+    from aggregate_wpu import write_aggregate
+    from evaluate_util import evaluate_model
+
+    eval_dir = save_dir / f"checkpoint-{step}"
+    family = load_family(cfg.model_family)
+    model = load_model(family, str(save_dir)).eval()
+    evaluate_model(model, load_tokenizer(family, str(save_dir)), family, cfg.eval, eval_dir)
+    row = write_aggregate(eval_dir)
+    logger.info("Evaluation: %s", ", ".join(f"{k}={v:.3f}" for k, v in row.items() if "ROUGE" in k))
 
 
 @hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
@@ -195,6 +210,8 @@ def main(cfg: DictConfig) -> None:
     stats = train(cfg, HydraConfig.get().job.config_name, save_dir, resume_from)
     if is_main_process():
         write_run_record(save_dir, cfg, {k: v for k, v in stats.items() if k != "losses"})
+        if cfg.eval_after_training:
+            evaluate_final_model(cfg, save_dir, stats["max_steps"])
         atomic_write_json(done, {"fingerprint": wanted, **stats})
         logger.info("Unlearned model saved to %s (%d steps, %.0f s, final loss %s)", save_dir, stats["max_steps"],
                     stats["train_seconds"], stats["final_loss"])

@@ -66,12 +66,15 @@ def model_dir(family: Family, model_path: str | None = None) -> str:
 
 
 def load_tokenizer(family: Family, model_path: str | None = None):
+    """The tokenizer saved with model_path when it has one (fine-tuned folders, checkpoints),
+    else the family's own."""
     from transformers import AutoTokenizer
 
-    source = resolve_path(family.tokenizer_key) if family.tokenizer_key else model_dir(family, model_path)
-    local_tokenizer = model_path and Path(model_dir(family, model_path), "tokenizer_config.json").is_file()
-    if local_tokenizer:  # a fine-tuned folder carries its own tokenizer
-        source = model_dir(family, model_path)
+    source = resolve_path(family.tokenizer_key) if family.tokenizer_key else resolve_path(family.hf_key)
+    if model_path:
+        folder = model_dir(family, model_path)
+        if Path(folder, "tokenizer_config.json").is_file() or not Path(folder).is_dir():
+            source = folder  # a local folder with its own tokenizer, or a hub id
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -115,7 +118,7 @@ def load_model(family: Family, model_path: str | None = None, device: torch.devi
         kwargs["config"] = AutoConfig.from_pretrained(resolve_path(family.tokenizer_key))
     try:
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise UserError(
             f"Could not load model weights from '{source}': {err}. Check model_path (a folder with "
             f"config.json and *.safetensors, or a hub id you can reach)."

@@ -23,7 +23,7 @@ METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk"]
 def common_args(root, *extra):
     # forget_2_1: 2 documents, docs_per_step 2, 3 epochs -> 3 optimizer steps
     return ["model_family=tiny-random", f"save_dir_root={root}", "teacher.N=2", "num_epochs=3", "lr=1e-3",
-            "max_length=128", *extra]
+            "max_length=128", "eval_after_training=false", *extra]
 
 
 def teacher_args(method):
@@ -170,3 +170,13 @@ def test_empty_forget_split_is_refused(tmp_path):
     (tmp_path / "forget_x.json").write_text("")
     result = run_cli("forget.py", *common_args(tmp_path, f"data_path={tmp_path}", "split=forget_x", "forget_loss=npo"))
     assert result.returncode == 1 and "empty" in result.stderr
+
+
+def test_wpu_run_is_evaluated_into_its_last_checkpoint(tmp_path):
+    result = run_cli("forget.py", *common_args(tmp_path, "forget_loss=grad_ascent", "eval_after_training=true",
+                                               "eval.ds_size=2", "eval.generation.max_new_tokens=4"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    checkpoint = tmp_path / "tiny-random" / "grad_ascent" / "2_42_forget_2_1" / "checkpoint-3"
+    for name in ("eval_log_forget.json", "eval_log_hard_retain.json", "eval_log_general_retain.json",
+                 "eval_log_aggregated.json", "aggregate_stat.csv"):
+        assert (checkpoint / name).is_file(), name

@@ -73,3 +73,20 @@ def test_tofu_eval_of_a_small_model_gives_every_column(tmp_path, shared_tofu_dir
     table = pd.read_csv(save / "aggregate_stat.csv")
     assert list(table.columns) == COLUMNS and table.notna().all().all()
     assert table.loc[0, "Forget Quality"] == pytest.approx(1.0)
+
+
+def test_every_tofu_checkpoint_is_evaluated_and_the_best_named(tmp_path, shared_tofu_dir):
+    run_dir = tmp_path / "run"
+    trained = run_cli("forget.py", "--config-name=forget_tofu.yaml", "model_family=tiny-random", "model_path=null",
+                      f"data_path={shared_tofu_dir}", "split=forget01", "forget_loss=grad_diff", "retain_strength=1",
+                      "num_epochs=1", "save_steps=1", f"save_dir={run_dir}", "lr=1e-3")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    evaluated = run_cli("eval_checkpoints.py", f"run_dir={run_dir}", "model_family=tiny-random",
+                        f"data_path={shared_tofu_dir}", "split=forget01", "ds_size=3", "generation.max_new_tokens=4")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    best = json.loads((run_dir / "best_checkpoint.json").read_text())
+    assert best["best"] in {"checkpoint-1", "checkpoint-2"} and set(best["rows"]) == {"checkpoint-1", "checkpoint-2"}
+    for step in (1, 2):
+        assert list(pd.read_csv(run_dir / f"checkpoint-{step}" / "eval" / "aggregate_stat.csv").columns) == COLUMNS
+        assert (run_dir / f"checkpoint-{step}" / "model.safetensors").is_file()  # weights kept for re-evaluation
+    assert (run_dir / "report_checkpoints.png").is_file()
