@@ -4,7 +4,9 @@ Columns, in the original's order: for Hard Retain, General Retain and Forget: RO
 ROUGE-L recall of the greedy answer against the gold answer), Probability (mean geometric-mean
 token probability of the gold answer) and Truth Ratio; then Model Utility. On WPU the base and
 perturbed answers are the same string, so Truth Ratio is 1 (forget) / 0 (retain) and Model
-Utility is 0 for every model: those columns are kept only for compatibility.
+Utility is 0 for every model: those columns are kept only for compatibility. `Retain Utility`,
+added after them, is the harmonic mean of the four informative retain values (Hard/General
+Retain ROUGE and Probability).
 
     python aggregate_wpu.py --eval-dir OUT/eval                       # writes OUT/eval/aggregate_stat.csv
     python aggregate_wpu.py --eval-dir D --summary S.csv --method base --split forget_2_1
@@ -54,6 +56,10 @@ def aggregate_wpu(aggregated: dict) -> dict:
             row[f"{display} {metric}"] = value
     retain_values = [value for key, value in row.items() if "Forget" not in key]
     row["Model Utility"] = float(hmean(retain_values)) if retain_values and min(retain_values) > 0 else 0.0
+    # The meaningful counterpart: the same harmonic mean without the degenerate truth ratios.
+    informative = [value for key, value in row.items() if "Forget" not in key and "Truth Ratio" not in key
+                   and key != "Model Utility"]
+    row["Retain Utility"] = float(hmean(informative)) if min(informative) > 0 else 0.0
     return row
 
 

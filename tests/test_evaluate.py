@@ -59,10 +59,13 @@ def test_wpu_aggregate_columns_and_degenerate_truth_ratio():
     row = aggregate_wpu(logs)
     assert list(row) == ["Hard Retain ROUGE", "Hard Retain Probability", "Hard Retain Truth Ratio",
                          "General Retain ROUGE", "General Retain Probability", "General Retain Truth Ratio",
-                         "Forget ROUGE", "Forget Probability", "Forget Truth Ratio", "Model Utility"]
+                         "Forget ROUGE", "Forget Probability", "Forget Truth Ratio", "Model Utility", "Retain Utility"]
     assert row["Hard Retain ROUGE"] == pytest.approx(0.75)
     assert row["Forget Probability"] == pytest.approx((math.exp(-2) + math.exp(-4)) / 2)
     assert row["Forget Truth Ratio"] == 1.0 and row["Hard Retain Truth Ratio"] == 0.0 and row["Model Utility"] == 0.0
+    informative = [row["Hard Retain ROUGE"], row["Hard Retain Probability"], row["General Retain ROUGE"],
+                   row["General Retain Probability"]]
+    assert row["Retain Utility"] == pytest.approx(len(informative) / sum(1 / v for v in informative))
 
 
 def test_summary_rows_are_replaced_not_duplicated(tmp_path):
