@@ -101,3 +101,18 @@ def test_evaluate_cli_unknown_split_is_one_line(tmp_path):
     assert result.returncode == 1
     assert "Unknown split 'forget_9_9'" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "eval_log_aggregated.json").exists()
+
+
+def test_a_folder_that_is_not_a_model_is_one_clear_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    result = run_cli("evaluate_util.py", "model_family=tiny-random", f"model_path={tmp_path}", f"eval.save_dir={tmp_path / 'out'}")
+    assert result.returncode == 1 and "Could not load model weights" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "eval_log_aggregated.json").exists()
+
+
+def test_a_split_without_rows_is_refused(tmp_path):
+    for name in ("forget_x", "forget_x_hard_retain", "general_retain"):
+        (tmp_path / f"{name}.json").write_text("")
+    result = run_cli("evaluate_util.py", "model_family=tiny-random", f"data_path={tmp_path}", "split=forget_x",
+                     f"eval.save_dir={tmp_path / 'out'}")
+    assert result.returncode == 1 and "is empty" in result.stderr
