@@ -65,6 +65,7 @@ def _build_smollm2(out_dir: Path) -> None:
     logger.info("Converting %s into a Hugging Face folder (once, ~30 s)", gguf.name)
     quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     config = quantized.config
+    # Drop the GGUF quantization record: with it, save_pretrained refuses to write the model.
     config.quantization_config = None
     del config.quantization_config
     config.name_or_path = "SmolLM2-135M-Instruct"
