@@ -28,7 +28,7 @@ from forget_data import ForgetContext, UnlearnCollator, attach_retain, retain_it
 from methods import get_method
 from models import load_family, load_model, load_tokenizer, model_dir
 from run_record import write_run_record
-from teacher import artifact_path, build_command, expected_meta, load_targets, substitutes_for
+from teacher import artifact_path, build_command, check_method_flags, expected_meta, load_targets, substitutes_for
 from teacher_artifact import load_artifact, read_meta
 from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, set_seed
 
@@ -47,6 +47,7 @@ def is_main_process() -> bool:
 
 def read_teacher(cfg: DictConfig, config_name: str):
     """The teacher chunks for this config, refusing a missing or stale artifact."""
+    check_method_flags(cfg)
     path = artifact_path(cfg)
     command = build_command(cfg, config_name)
     if not path.is_file():

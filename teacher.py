@@ -48,6 +48,13 @@ def model_tag(cfg: DictConfig) -> str:
     return local.name if local.exists() else str(cfg.model_path)
 
 
+def check_method_flags(cfg: DictConfig) -> None:
+    """WHP and its teacher go together (the original's scripts broke this pairing)."""
+    if (cfg.forget_loss == "whp") != bool(cfg.teacher.whp_baseline):
+        raise UserError("forget_loss=whp and teacher.whp_baseline=true go together (with teacher.N=1); "
+                        f"got forget_loss={cfg.forget_loss}, teacher.whp_baseline={cfg.teacher.whp_baseline}.")
+
+
 def artifact_path(cfg: DictConfig) -> Path:
     t = cfg.teacher
     name = artifact_name(cfg.split, t.N, t.counter_fact_prompt, t.change_name_back, t.whp_baseline)
@@ -199,6 +206,7 @@ def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
     torch.manual_seed(cfg.seed)
+    check_method_flags(cfg)
     path = artifact_path(cfg)
     targets = load_targets(cfg)
     substitutes = substitutes_for(cfg, targets)

@@ -152,6 +152,7 @@ def test_lora_with_gradient_checkpointing_trains_and_the_merged_model_reloads(tm
     (["forget_loss=sgd"], "Unknown forget_loss 'sgd'. Valid: intervention, whp, npo"),
     (["forget_loss=intervention"], "No teacher artifact"),
     (["forget_loss=grad_diff", "retain_strength=1", "retain_split=nope"], "retain split 'nope'"),
+    (["forget_loss=whp"], "forget_loss=whp and teacher.whp_baseline=true go together"),
 ])
 def test_bad_input_gives_one_clear_line(tmp_path, extra, message):
     result = run_cli("forget.py", *common_args(tmp_path, *extra))
