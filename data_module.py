@@ -108,21 +108,17 @@ def encode_document(tokenizer, text: str, max_length: int) -> dict:
 
 
 class PaddingCollator:
-    """Pad a batch to its own longest sequence (dynamic padding, right side)."""
+    """Pad a batch to its own longest sequence (dynamic padding, right side); labels if present."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, features: list[dict]) -> dict:
         width = max(len(f["input_ids"]) for f in features)
-        input_ids, labels, attention = [], [], []
-        for feature in features:
-            gap = width - len(feature["input_ids"])
-            input_ids.append(feature["input_ids"] + [self.pad_token_id] * gap)
-            labels.append(feature["labels"] + [-100] * gap)
-            attention.append([1] * len(feature["input_ids"]) + [0] * gap)
-        return {
-            "input_ids": torch.tensor(input_ids),
-            "labels": torch.tensor(labels),
-            "attention_mask": torch.tensor(attention),
+        batch = {
+            "input_ids": torch.tensor([f["input_ids"] + [self.pad_token_id] * (width - len(f["input_ids"])) for f in features]),
+            "attention_mask": torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"])) for f in features]),
         }
+        if "labels" in features[0]:
+            batch["labels"] = torch.tensor([f["labels"] + [-100] * (width - len(f["labels"])) for f in features])
+        return batch

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from data_module import encode_document, encode_with_labels, load_split, require_fields, unique_documents
+from data_module import PaddingCollator, encode_document, encode_with_labels, load_split, require_fields, unique_documents
 from models import Family
 from prompts import render_chat
 from teacher_artifact import TargetChunk
@@ -138,10 +138,7 @@ class UnlearnCollator:
         self.pad = pad_token_id
 
     def _texts(self, items: list[dict]) -> dict:
-        batch = {"input_ids": _pad([i["input_ids"] for i in items], self.pad),
-                 "attention_mask": _pad([[1] * len(i["input_ids"]) for i in items], 0)}
-        if "labels" in items[0]:
-            batch["labels"] = _pad([i["labels"] for i in items], -100)
+        batch = PaddingCollator(self.pad)(items)
         if "reference_nll" in items[0]:
             batch["reference_nll"] = torch.tensor([i["reference_nll"] for i in items])
         return batch

@@ -25,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import default_model_path  # noqa: E402
 
 TITLE = "Harlan J. Whitcombe"
 KS = (8, 32, 64, 128)
@@ -114,12 +117,6 @@ def kl_to_compact(dense, k: int) -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def default_model_path() -> str | None:
-    cache = Path(os.environ.get("CAUSAL_UNLEARN_CACHE", Path.home() / ".cache" / "causal_unlearn"))
-    implanted = cache / "models" / "implanted-wpu_mini"
-    return str(implanted) if (implanted / "finetune_done.json").is_file() else None
 
 
 def write_report(results: list[dict], out: Path, model_path: str | None) -> None:

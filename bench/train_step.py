@@ -19,6 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import default_model_path  # noqa: E402
 
 REPEATS = 5
 
@@ -143,12 +146,6 @@ def npo_peak(model_path, reference: str) -> dict:
         seconds = time_steps(model, lambda m: method.forget_loss(m, batch))
     return {"reference": reference, "peak_rss_mb": round(sampler.peak, 1), "after_load_mb": round(loaded, 1),
             "step_s": round(seconds, 2)}
-
-
-def default_model_path():
-    cache = Path(os.environ.get("CAUSAL_UNLEARN_CACHE", Path.home() / ".cache" / "causal_unlearn"))
-    implanted = cache / "models" / "implanted-wpu_mini"
-    return str(implanted) if (implanted / "finetune_done.json").is_file() else None
 
 
 def main() -> None:

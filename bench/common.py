@@ -1,0 +1,11 @@
+"""Shared by the benchmarks: which model they measure by default."""
+
+import os
+from pathlib import Path
+
+
+def default_model_path() -> str | None:
+    """The implanted embedded model when it is cached (the demo builds it), else None (base SmolLM2)."""
+    cache = Path(os.environ.get("CAUSAL_UNLEARN_CACHE", Path.home() / ".cache" / "causal_unlearn"))
+    implanted = cache / "models" / "implanted-wpu_mini"
+    return str(implanted) if (implanted / "finetune_done.json").is_file() else None
