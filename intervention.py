@@ -91,10 +91,15 @@ def align(student: Encoded, teacher: Encoded, edits: list[Edit]) -> dict[int, in
     return pairs
 
 
+def tokens_overlapping(encoded: Encoded, spans: list[tuple[int, int]]) -> list[int]:
+    """Positions (ascending) of tokens overlapping any chunk-relative character span [start, end)."""
+    absolute = [(s + encoded.content_start, e + encoded.content_start) for s, e in spans]
+    return [p for p, (s, e) in enumerate(encoded.offsets) if any(s < end and start < e for start, end in absolute)]
+
+
 def token_positions_in(encoded: Encoded, mentions: list[Mention]) -> set[int]:
     """Positions of tokens that overlap a name mention (in the chunk part)."""
-    spans = [(m.start + encoded.content_start, m.end + encoded.content_start) for m in mentions]
-    return {p for p, (s, e) in enumerate(encoded.offsets) if any(s < me and ms < e for ms, me in spans)}
+    return set(tokens_overlapping(encoded, [(m.start, m.end) for m in mentions]))
 
 
 def mention_first_tokens(encoded: Encoded, mentions: list[Mention]) -> dict[int, int]:
@@ -174,8 +179,7 @@ def non_ascii_spans(text: str, min_length: int = 4) -> list[tuple[int, int]]:
 
 def _predicts_span(encoded: Encoded, spans: list[tuple[int, int]]) -> set[int]:
     """Positions whose next token overlaps one of the chunk-relative character spans."""
-    absolute = [(s + encoded.content_start, e + encoded.content_start) for s, e in spans]
-    return {p - 1 for p, (s, e) in enumerate(encoded.offsets) if p > 0 and any(s < ae and as_ < e for as_, ae in absolute)}
+    return {p - 1 for p in tokens_overlapping(encoded, spans) if p > 0}
 
 
 def _title_targets(tokenizer, title: str) -> dict[tuple[str, int], int]:

@@ -12,7 +12,7 @@ import re
 
 import torch
 
-from intervention import Encoded, encode, next_token_logits
+from intervention import Encoded, encode, next_token_logits, tokens_overlapping
 from names import Mention
 from prompts import question_prompt
 
@@ -25,7 +25,8 @@ def _words(text: str, offset: int = 0) -> list[tuple[int, int]]:
 
 def _tokens_in(encoded: Encoded, start: int, end: int) -> list[int]:
     """Token positions overlapping absolute characters [start, end)."""
-    return [p for p, (s, e) in enumerate(encoded.offsets) if s < end and start < e]
+    offset = encoded.content_start
+    return tokens_overlapping(encoded, [(start - offset, end - offset)])
 
 
 def _name_prompt_pairs(student: Encoded, mention: Mention, prompt: Encoded, word_index: int, prefix_len: int) -> dict[int, int]:
