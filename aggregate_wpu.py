@@ -72,6 +72,15 @@ def write_aggregate(eval_dir: Path) -> dict:
     return row
 
 
+def add_columns(eval_dir: Path, columns: dict) -> None:
+    """Set columns of eval_dir's one-row aggregate_stat.csv (attacks and the judge add theirs)."""
+    path = Path(eval_dir) / "aggregate_stat.csv"
+    table = pd.read_csv(path) if path.is_file() else pd.DataFrame([{}])
+    for column, value in columns.items():
+        table[column] = value
+    atomic_write_csv(path, table)
+
+
 def upsert_summary(summary_csv: Path, method: str, split: str, row: dict) -> pd.DataFrame:
     """Add (or replace) the (method, split) row of a comparison table shared across runs."""
     new = pd.DataFrame([{"method": method, "split": split, **row}])

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 import judge_prompts as jp
 from data_module import load_split
-from utils import UserError, atomic_write_csv, atomic_write_json, exit_cleanly_on_user_error
+from aggregate_wpu import add_columns
+from attack_common import run_eval_dir
+from utils import UserError, atomic_write_json, exit_cleanly_on_user_error
 
 logger = logging.getLogger("eval_gpt")
 JUDGE_COLUMNS = ["Forget GPT privacy score", "Forget Response Quality", "Reject rate", "Embed Attack GPT privacy score",
@@ -136,9 +137,9 @@ def judge_eval_dir(judge: Judge, eval_dir: Path, forget_rows: list[dict]) -> tup
     columns["Reject rate"] = float(np.mean([c == 2 for c in classes])) if classes else float("nan")
     for file_name, column in ATTACK_FILES.items():
         if (eval_dir / file_name).is_file():
-            outputs = json.loads((eval_dir / file_name).read_text())
+            triples = json.loads((eval_dir / file_name).read_text())["generated_text"]  # [question, generation, answer]
             raw[file_name] = judge.rate_all([(jp.PRIVACY_SYSTEM, jp.PRIVACY_USER.format(
-                question=o["question"], answer=o["answer"], response=o["generation"]), range(1, 4)) for o in outputs])
+                question=q, answer=a, response=g), range(1, 4)) for q, g, a in triples])
             columns[column] = _score(raw[file_name])
     hard = eval_dir / "eval_log_hard_retain.json"
     if hard.is_file():
@@ -149,20 +150,12 @@ def judge_eval_dir(judge: Judge, eval_dir: Path, forget_rows: list[dict]) -> tup
     return columns, raw
 
 
-def update_aggregate(eval_dir: Path, columns: dict) -> None:
-    path = eval_dir / "aggregate_stat.csv"
-    table = pd.read_csv(path) if path.is_file() else pd.DataFrame([{}])
-    for column in JUDGE_COLUMNS:
-        table[column] = columns.get(column, float("nan"))
-    atomic_write_csv(path, table)
-
-
 @hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
     from models import load_family, load_tokenizer
 
-    eval_dir = Path(cfg.eval_dir or cfg.eval.save_dir).expanduser()
+    eval_dir = run_eval_dir(cfg)
     if not (eval_dir / "eval_log_forget.json").is_file():
         raise UserError(f"{eval_dir}/eval_log_forget.json does not exist; run evaluate_util.py first (or set eval_dir).")
     family = load_family(cfg.model_family)
@@ -180,7 +173,7 @@ def main(cfg: DictConfig) -> None:
         missing = sum(r["rating"] is None for results in raw.values() for r in results)
         logger.info("judge: %d requests sent (the rest from the cache), %d ratings missing", judge.requests, missing)
     atomic_write_json(eval_dir / "gpt_score.json", {"judge_model": cfg.judge.model, "columns": columns, **raw})
-    update_aggregate(eval_dir, columns)
+    add_columns(eval_dir, {column: columns.get(column, float("nan")) for column in JUDGE_COLUMNS})
     logger.info("%s", ", ".join(f"{k}={v:.3f}" for k, v in columns.items() if not math.isnan(v)))
 
 

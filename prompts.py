@@ -34,6 +34,27 @@ def question_prompt(family: Family, tokenizer, question: str, system: str | None
     return render_chat(family, tokenizer, [(question, None)], system).text
 
 
+def split_at_assistant_turn(family: Family, tokenizer, question: str, system: str | None = None) -> tuple[str, str]:
+    """`question_prompt` cut where the assistant turn begins: (user part, assistant header).
+
+    The soft-embedding attack inserts its vectors at the cut. For tags families the header is
+    question_end_tag + answer_tag (the original's " [/INST]"); for chat templates it is what the
+    generation prompt adds (SmolLM2: "<|im_start|>assistant\\n").
+    """
+    full = question_prompt(family, tokenizer, question, system)
+    if family.prompt_format == "tags":
+        header = family.question_end_tag + family.answer_tag
+    else:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+        without = _template(tokenizer, messages, add_generation_prompt=False)
+        header = full[len(without):] if full.startswith(without) else ""
+    if not header or not full.endswith(header):
+        raise UserError(f"Family {family.name}: its prompt format has no assistant turn after the question, so the "
+                        f"attack cannot be placed before it; give the family a chat template with a generation "
+                        f"prompt, or question_end_tag/answer_tag (config/model_config.yaml).")
+    return full[: len(full) - len(header)], header
+
+
 def _template(tokenizer, messages, add_generation_prompt: bool) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
