@@ -6,7 +6,9 @@ token probability of the gold answer) and Truth Ratio; then Model Utility. On WP
 perturbed answers are the same string, so Truth Ratio is 1 (forget) / 0 (retain) and Model
 Utility is 0 for every model: those columns are kept only for compatibility. `Retain Utility`,
 added after them, is the harmonic mean of the four informative retain values (Hard/General
-Retain ROUGE and Probability).
+Retain ROUGE and Probability). With `eval.other_persons_split` set, `Other Persons ROUGE` and
+`Other Persons Probability` follow: the forget QA of persons who are neither targets nor in
+any retain loss, which targeted unlearning should leave intact.
 
     python aggregate_wpu.py --eval-dir OUT/eval                       # writes OUT/eval/aggregate_stat.csv
     python aggregate_wpu.py --eval-dir D --summary S.csv --method base --split forget_2_1
@@ -60,6 +62,10 @@ def aggregate_wpu(aggregated: dict) -> dict:
     informative = [value for key, value in row.items() if "Forget" not in key and "Truth Ratio" not in key
                    and key != "Model Utility"]
     row["Retain Utility"] = float(hmean(informative)) if min(informative) > 0 else 0.0
+    other = aggregated.get("eval_log_other_persons.json")
+    if other:  # eval.other_persons_split: non-targets that no retain loss saw
+        stats = task_stats(other, is_forget=True)
+        row["Other Persons ROUGE"], row["Other Persons Probability"] = stats["ROUGE"], stats["Probability"]
     return row
 
 
@@ -70,6 +76,13 @@ def write_aggregate(eval_dir: Path) -> dict:
     row = aggregate_wpu(json.loads(source.read_text()))
     atomic_write_csv(eval_dir / "aggregate_stat.csv", pd.DataFrame([row]))
     return row
+
+
+def read_aggregate(eval_dir: Path) -> dict:
+    path = Path(eval_dir) / "aggregate_stat.csv"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist; evaluate this model first.")
+    return pd.read_csv(path).iloc[0].to_dict()
 
 
 def add_columns(eval_dir: Path, columns: dict) -> None:
@@ -99,16 +112,19 @@ def main() -> None:
     parser.add_argument("--summary", type=Path, help="comparison CSV to add this model's row to")
     parser.add_argument("--method", help="row label in the summary (e.g. base, implanted)")
     parser.add_argument("--split", help="forget split the row belongs to")
+    parser.add_argument("--as-is", action="store_true",
+                        help="take the row from eval-dir/aggregate_stat.csv as it is (with the attack and judge "
+                             "columns) instead of recomputing it from the eval logs")
     args = parser.parse_args()
     try:
-        row = write_aggregate(args.eval_dir)
+        row = read_aggregate(args.eval_dir) if args.as_is else write_aggregate(args.eval_dir)
         if args.summary:
             if not (args.method and args.split):
                 raise UserError("--summary needs --method and --split to label the row.")
             upsert_summary(args.summary, args.method, args.split, row)
     except UserError as err:
         raise SystemExit(f"error: {err}")
-    logger.info("%s", ", ".join(f"{key}={value:.3f}" for key, value in row.items()))
+    logger.info("%s", ", ".join(f"{key}={value:.3f}" for key, value in row.items() if isinstance(value, float)))
 
 
 if __name__ == "__main__":

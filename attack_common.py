@@ -1,7 +1,8 @@
 """What the attacks (msj_attack.py, soft_embed_attack.py) and the prompting baseline share.
 
-- which model is attacked: the unlearned model in `save_dir`, or for `forget_loss=prompt_baseline`
-  the model before unlearning (`model_path`) behind the "unlearn" system prompt;
+- which model is attacked: the unlearned model in `save_dir`; for `forget_loss=prompt_baseline`
+  the model before unlearning (`model_path`) behind the "unlearn" system prompt; for
+  `forget_loss=none` the model at `model_path` as it is (the base or implanted model);
 - where results go: the run's evaluation folder (`checkpoint-{steps}/` of a forget.py run, the
   original's layout), or `eval_dir` when set;
 - the forget QA rows, the system prompt, and the attack outputs: the original's JSON keys
@@ -24,6 +25,7 @@ from utils import UserError, atomic_write_json, file_fingerprint, fingerprint, f
 
 logger = logging.getLogger("attack")
 PROMPT_BASELINE = "prompt_baseline"
+NO_UNLEARNING = "none"  # forget_loss=none: attack model_path as it is (the base or implanted model)
 DONE_MARKER = "forget_done.json"  # written by forget.py when a run is complete
 
 # The prompting baseline's system prompt (the original's utils.unlearn_prompt, in our words).
@@ -52,7 +54,7 @@ def system_prompt(cfg: DictConfig) -> str | None:
 
 def attacked_model_path(cfg: DictConfig) -> str | None:
     """The weights under attack: save_dir's finished unlearned model, or model_path for the baseline."""
-    if cfg.forget_loss == PROMPT_BASELINE:
+    if cfg.forget_loss in (PROMPT_BASELINE, NO_UNLEARNING):
         return cfg.model_path
     save_dir = Path(cfg.save_dir).expanduser()
     if not (save_dir / DONE_MARKER).is_file():
@@ -66,7 +68,7 @@ def run_eval_dir(cfg: DictConfig) -> Path:
     if cfg.get("eval_dir"):
         return Path(cfg.eval_dir).expanduser()
     done = Path(cfg.save_dir).expanduser() / DONE_MARKER
-    if cfg.forget_loss != PROMPT_BASELINE and done.is_file():
+    if cfg.forget_loss not in (PROMPT_BASELINE, NO_UNLEARNING) and done.is_file():
         return done.parent / f"checkpoint-{json.loads(done.read_text())['max_steps']}"
     return Path(cfg.eval.save_dir).expanduser()
 

@@ -1,9 +1,11 @@
 """The unlearning Trainer: a thin subclass of the Hugging Face Trainer whose loss is the chosen
-method's forget loss plus `retain_strength` times the causal-LM loss on a retain text."""
+method's forget loss plus `retain_strength` times a retain loss on a retain text: the causal-LM
+loss (retain_loss=ce, the original's) or the KL to the original model's next-token
+distributions stored on the retain item (retain_loss=kl)."""
 
 from transformers import Trainer
 
-from losses import mean_token_nll
+from losses import mean_positional_kl, mean_token_nll
 
 
 class UnlearnTrainer(Trainer):
@@ -19,5 +21,6 @@ class UnlearnTrainer(Trainer):
         retain = inputs.get("retain")
         if self.retain_strength and retain is not None:
             logits = model(input_ids=retain["input_ids"], attention_mask=retain["attention_mask"]).logits
-            loss = loss + self.retain_strength * mean_token_nll(logits, retain["labels"])
+            retain_loss = mean_positional_kl(logits, retain) if "topk_ids" in retain else mean_token_nll(logits, retain["labels"])
+            loss = loss + self.retain_strength * retain_loss
         return (loss, None) if return_outputs else loss

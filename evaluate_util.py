@@ -27,6 +27,7 @@ from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fing
 
 logger = logging.getLogger("evaluate")
 FINGERPRINT_FILE = "eval_fingerprint.json"
+OTHER_PERSONS_TASK = "eval_log_other_persons"
 
 
 @torch.no_grad()
@@ -44,11 +45,12 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, 
 
 
 @torch.no_grad()
-def answer_losses(model, tokenizer, family, questions: list[str], answers: list[str], batch_size: int) -> list[tuple[float, int]]:
+def answer_losses(model, tokenizer, family, questions: list[str], answers: list[str], batch_size: int,
+                  system: str | None = None) -> list[tuple[float, int]]:
     """(summed NLL, token count) of each answer given its question, answer tokens only."""
     features = []
     for question, answer in zip(questions, answers):
-        chat = render_chat(family, tokenizer, [(question, answer)])
+        chat = render_chat(family, tokenizer, [(question, answer)], system)
         start = chat.answer_spans[0][0]
         encoded = tokenizer(chat.text, add_special_tokens=False, return_offsets_mapping=True)
         in_answer = [start <= s < start + len(answer) for s, _ in encoded["offset_mapping"]]
@@ -85,17 +87,18 @@ def _per_token(loss: tuple[float, int]) -> float:
     return loss[0] / max(loss[1], 1)
 
 
-def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict) -> dict:
-    """One eval log (original schema) for one task's rows."""
+def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system: str | None = None) -> dict:
+    """One eval log (original schema) for one task's rows; `system` is a system prompt (prompting baseline)."""
     questions = [row[task["question_key"]] for row in rows]
     golds = [row[task["answer_key"]] for row in rows]
-    prompts = [question_prompt(family, tokenizer, question) for question in questions]
+    prompts = [question_prompt(family, tokenizer, question, system) for question in questions]
     generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"])
-    gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"])
+    gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system)
     base_losses = gold_losses
     if task["base_answer_key"] != task["answer_key"]:
-        base_losses = answer_losses(model, tokenizer, family, questions, [r[task["base_answer_key"]] for r in rows], task["batch_size"])
-    perturbed_losses = _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses)
+        base_losses = answer_losses(model, tokenizer, family, questions, [r[task["base_answer_key"]] for r in rows],
+                                    task["batch_size"], system)
+    perturbed_losses = _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses, system)
     log = {key: {} for key in ("avg_gt_loss", "gt_loss", "num_token_gt", "generated_text", "rouge1_recall", "rougeL_recall",
                                "average_perturb_loss", "avg_paraphrased_loss", "truth_ratio", "paraphrased_loss",
                                "perturb_loss", "num_token_paraphrased", "num_token_perturb")}
@@ -125,7 +128,7 @@ def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict) -> dic
     return log
 
 
-def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses) -> list[list[tuple[float, int]]]:
+def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses, system) -> list[list[tuple[float, int]]]:
     """Losses of each row's perturbed answers (a string or a list of strings)."""
     key = task["perturbed_answer_key"]
     if key == task["answer_key"]:  # WPU: perturbed == gold, reuse instead of recomputing
@@ -133,7 +136,7 @@ def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_loss
     options = [row[key] if isinstance(row[key], list) else [row[key]] for row in rows]
     flat_questions = [q for q, opts in zip(questions, options) for _ in opts]
     flat_answers = [a for opts in options for a in opts]
-    flat = answer_losses(model, tokenizer, family, flat_questions, flat_answers, task["batch_size"])
+    flat = answer_losses(model, tokenizer, family, flat_questions, flat_answers, task["batch_size"], system)
     grouped, cursor = [], 0
     for opts in options:
         grouped.append(flat[cursor:cursor + len(opts)])
@@ -161,39 +164,43 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
     shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size}
     # As in TOFU: tasks not named eval_log* (real authors, world facts) also get the normalised
     # probability of the gold answer against its perturbed options.
-    return [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared,
-             "normalize_gt": "eval_log" not in name} for i, name in enumerate(names)]
+    tasks = [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared,
+              "normalize_gt": "eval_log" not in name} for i, name in enumerate(names)]
+    other = eval_cfg.get("other_persons_split")
+    if other:  # the forget QA of persons who are neither targets nor in any retain loss
+        tasks.append({**tasks[0], "name": OTHER_PERSONS_TASK, "split_list": other, "normalize_gt": False})
+    return tasks
 
 
-def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path) -> dict:
+def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path, system: str | None = None) -> dict:
     """Run every task, write `{task}.json` and `eval_log_aggregated.json` into save_dir."""
     aggregated = {}
     for task in eval_tasks(eval_cfg):
         rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
         require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
         logger.info("Evaluating %s on %d items", task["name"], len(rows))
-        log = evaluate_task(model, tokenizer, family, rows, task)
+        log = evaluate_task(model, tokenizer, family, rows, task, system)
         atomic_write_json(save_dir / f"{task['name']}.json", log)
         aggregated[f"{task['name']}.json"] = log
     atomic_write_json(save_dir / "eval_log_aggregated.json", aggregated)
     return aggregated
 
 
-def eval_fingerprint(eval_cfg: DictConfig, family) -> str:
+def eval_fingerprint(eval_cfg: DictConfig, family, system: str | None = None) -> str:
     data_files = []
     for data_path, split in zip(task_data_paths(eval_cfg), eval_cfg.split_list):
         path = Path(resolve_repo_path(data_path)) / f"{split}.json"
         data_files.append(folder_fingerprint(path.parent) if path.is_file() else f"{data_path}/{split}")
     settings = OmegaConf.to_container(eval_cfg, resolve=True)
     settings.pop("save_dir", None)
-    return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)))
+    return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)), system)
 
 
-def run_evaluation(eval_cfg: DictConfig) -> Path:
+def run_evaluation(eval_cfg: DictConfig, system: str | None = None) -> Path:
     """Evaluate eval_cfg.model_path into eval_cfg.save_dir unless its logs are up to date."""
     family = load_family(eval_cfg.model_family)
     save_dir = Path(eval_cfg.save_dir).expanduser()
-    wanted = eval_fingerprint(eval_cfg, family)
+    wanted = eval_fingerprint(eval_cfg, family, system)
     marker = save_dir / FINGERPRINT_FILE
     if not eval_cfg.overwrite and marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
         logger.info("Eval logs in %s are up to date; skipping", save_dir)
@@ -202,7 +209,7 @@ def run_evaluation(eval_cfg: DictConfig) -> Path:
     model = load_model(family, eval_cfg.model_path)
     model.eval()
     tokenizer = load_tokenizer(family, eval_cfg.model_path)
-    evaluate_model(model, tokenizer, family, eval_cfg, save_dir)
+    evaluate_model(model, tokenizer, family, eval_cfg, save_dir, system)
     atomic_write_json(marker, {"fingerprint": wanted})
     logger.info("Wrote eval logs to %s", save_dir)
     return save_dir

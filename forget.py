@@ -24,7 +24,7 @@ from transformers import TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from dataloader import UnlearnTrainer
-from forget_data import ForgetContext, UnlearnCollator, attach_retain, retain_items
+from forget_data import ForgetContext, UnlearnCollator, attach_retain, attach_retain_references, retain_items
 from methods import get_method
 from models import load_family, load_model, load_tokenizer, model_dir
 from run_record import write_run_record
@@ -137,13 +137,17 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
     method = get_method(cfg.forget_loss)
     ctx = ForgetContext(cfg, family, tokenizer, read_teacher(cfg, config_name) if method.uses_teacher else None)
     items = method.forget_items(ctx)
-    if cfg.retain_strength:
-        attach_retain(items, retain_items(ctx), cfg.seed)
+    retain = retain_items(ctx) if cfg.retain_strength else []
+    if retain:
+        attach_retain(items, retain, cfg.seed)
     plan = step_plan(cfg, items, chunked=method.uses_teacher and cfg.input_type == "document")
     logger.info("Step plan: %s", plan)
     model = load_model(family, cfg.model_path)
     model.config.use_cache = False
     method.prepare(model, items, ctx)
+    if retain and cfg.retain_loss == "kl":
+        attach_retain_references(model.eval(), retain, cfg.teacher.top_k)
+        model.train()
     checkpointing = family.gradient_checkpointing if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     if checkpointing:
         model.gradient_checkpointing_enable()
@@ -196,6 +200,8 @@ def main(cfg: DictConfig) -> None:
 
     set_seed(cfg.seed)
     get_method(cfg.forget_loss)  # unknown names fail before anything is loaded
+    if cfg.retain_loss not in ("ce", "kl"):
+        raise UserError(f"retain_loss must be ce or kl, not '{cfg.retain_loss}'.")
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = run_fingerprint(cfg)
     done = save_dir / DONE_MARKER

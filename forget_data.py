@@ -98,7 +98,14 @@ def retain_items(ctx: ForgetContext) -> list[dict]:
         raise UserError(f"The retain split '{split}' is empty but retain_strength > 0.")
     if ctx.cfg.input_type == "document":
         require_fields(rows, ["title", "wikipage"], f"retain split '{split}'")
-        return [_text_item(ctx, text) for _, text in unique_documents(rows)]
+        texts = [text for _, text in unique_documents(rows)]
+        if ctx.teacher_chunks is not None and ctx.cfg.sentence_chunk != -1:
+            # Teacher methods train on sentence chunks; retain texts are chunked the same way, so a
+            # retain text costs what a forget chunk costs instead of a whole article per chunk.
+            from chunking import sentence_chunks
+
+            texts = [chunk for text in texts for chunk in sentence_chunks(text, ctx.cfg.sentence_chunk)]
+        return [_text_item(ctx, text) for text in texts]
     require_fields(rows, ["question", "answer"], f"retain split '{split}'")
     held_out = _retain_eval_questions(ctx)
     return [_text_item(ctx, row["answer"], row["question"]) for row in rows if row["question"] not in held_out]
@@ -117,6 +124,23 @@ def _retain_eval_questions(ctx: ForgetContext) -> set[str]:
         return {row["question"] for row in load_split(ctx.cfg.data_path, "retain_perturbed")}
     except UserError:
         return set()
+
+
+@torch.no_grad()
+def attach_retain_references(model, retain: list[dict], top_k: int) -> None:
+    """For retain_loss=kl: store the original model's next-token distribution (top-k + residual)
+    at every trained position of each retain text, so training pulls the student back to it
+    without a second model in memory."""
+    for item in retain:
+        ids = torch.tensor([item["input_ids"]], device=model.device)
+        trained = torch.tensor(item["labels"][1:]) != -100
+        positions = trained.nonzero().squeeze(-1)
+        probs = torch.softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)[positions.to(model.device)]
+        top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+        item["positions"] = positions.tolist()
+        item["topk_ids"] = top.indices.cpu().tolist()
+        item["topk_probs"] = top.values.cpu().tolist()
+        item["residual"] = (1 - top.values.sum(-1)).clamp(min=0).cpu().tolist()
 
 
 def attach_retain(items: list[dict], retain: list[dict], seed: int) -> None:
@@ -141,18 +165,17 @@ class UnlearnCollator:
         batch = PaddingCollator(self.pad)(items)
         if "reference_nll" in items[0]:
             batch["reference_nll"] = torch.tensor([i["reference_nll"] for i in items])
+        if "positions" in items[0]:  # target distributions (teacher chunks, KL retain references)
+            k = len(items[0]["topk_ids"][0])
+            batch["positions"] = _pad([i["positions"] for i in items], 0)
+            batch["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
+            batch["topk_ids"] = _pad([i["topk_ids"] for i in items], [0] * k)
+            batch["topk_probs"] = _pad([i["topk_probs"] for i in items], [0.0] * k)
+            batch["residual"] = _pad([i["residual"] for i in items], 0.0)
         return batch
 
     def __call__(self, items: list[dict]) -> dict:
-        forget = self._texts(items)
-        if "positions" in items[0]:
-            k = len(items[0]["topk_ids"][0])
-            forget["positions"] = _pad([i["positions"] for i in items], 0)
-            forget["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
-            forget["topk_ids"] = _pad([i["topk_ids"] for i in items], [0] * k)
-            forget["topk_probs"] = _pad([i["topk_probs"] for i in items], [0.0] * k)
-            forget["residual"] = _pad([i["residual"] for i in items], 0.0)
-        batch = {"forget": forget}
+        batch = {"forget": self._texts(items)}
         if "retain" in items[0]:
             batch["retain"] = self._texts([i["retain"] for i in items])
         return batch

@@ -44,3 +44,18 @@ def compact_kl(student_logits: torch.Tensor, topk_ids: torch.Tensor, topk_probs:
     r = residual.float()
     rest_term = torch.where(r > 0, r * (torch.log(r.clamp(min=1e-30)) - log_q_rest), torch.zeros_like(r))
     return top_terms + rest_term
+
+
+def mean_positional_kl(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Mean over sequences of the mean KL(target || model) over each sequence's stored positions.
+
+    batch holds, per sequence, the positions whose next-token distribution is a target
+    ("positions", "position_mask") and that distribution as top-k ids/probs + residual mass:
+    the intervention teacher, or the original model on a retain text (the KL retain loss).
+    """
+    valid = batch["position_mask"]
+    rows, cols = valid.nonzero(as_tuple=True)
+    per_position = compact_kl(logits[rows, batch["positions"][rows, cols]], batch["topk_ids"][rows, cols],
+                              batch["topk_probs"][rows, cols], batch["residual"][rows, cols])
+    per_sequence = torch.zeros(len(valid), device=logits.device).index_add(0, rows, per_position)
+    return (per_sequence / valid.sum(-1).clamp(min=1)).mean()

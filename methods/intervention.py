@@ -3,7 +3,7 @@
 import torch
 
 from forget_data import ForgetContext, teacher_items
-from losses import compact_kl
+from losses import mean_positional_kl
 from methods.base import Method
 
 
@@ -17,9 +17,4 @@ class Intervention(Method):
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         """Mean over chunks of the mean KL(teacher || student) over each chunk's trained positions."""
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        valid = batch["position_mask"]
-        rows, cols = valid.nonzero(as_tuple=True)
-        per_position = compact_kl(logits[rows, batch["positions"][rows, cols]], batch["topk_ids"][rows, cols],
-                                  batch["topk_probs"][rows, cols], batch["residual"][rows, cols])
-        per_chunk = torch.zeros(len(valid), device=logits.device).index_add(0, rows, per_position)
-        return (per_chunk / valid.sum(-1).clamp(min=1)).mean()
+        return mean_positional_kl(logits, batch)

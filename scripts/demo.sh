@@ -2,13 +2,20 @@
 # The main job on the embedded default (no network needed beyond the first install):
 #   1. implant the fictitious world data/wpu_mini into SmolLM2-135M-Instruct (cached after the
 #      first run, ~6 min on 2 CPU cores);
-#   2. evaluate the base and the implanted model on the forget, hard-retain and general-retain QA;
-#   3. write one comparison table, results/demo/summary.csv, print it, and write
-#      results/demo/report.md with one plot per split.
+#   2. evaluate the base and the implanted model (and attack the implanted one);
+#   3. run the whole wpu.sh pipeline (teacher, forget, evaluation, many-shot jailbreak,
+#      soft-embedding attack, judge) for intervention (pure), intervention with a KL retain term,
+#      whp, npo, grad_diff and the prompting baseline;
+#   4. write one comparison table, results/demo/summary.csv (rows accumulate across runs; a rerun
+#      replaces its own rows), print it, and write results/demo/report.md with one plot per split.
 #
 #   bash scripts/demo.sh                      # split forget_2_1, outputs in results/demo
 #   bash scripts/demo.sh forget_2_2           # other split(s) as arguments
 #   bash scripts/demo.sh -o /tmp/demo forget_2_1 forget_2_2
+#
+# "Other Persons" is the other split's forget QA: persons neither unlearned nor in a retain loss.
+# Per-method settings below are the embedded world's schedules (chosen on forget_2_1 and the
+# retain persons, never on the evaluation questions); README lists how they differ from WPU's.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out_dir="results/demo"
@@ -27,6 +34,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python=".venv/bin/python"
 # Same default as config/finetune_mini.yaml save_dir; passed explicitly so later stages know it.
 implant_dir="${CAUSAL_UNLEARN_CACHE:-$HOME/.cache/causal_unlearn}/models/implanted-wpu_mini"
+demo_started=$SECONDS
 
 timed() {  # timed LABEL CMD...: run a stage and print its wall time
     local label="$1" started=$SECONDS
@@ -35,17 +43,41 @@ timed() {  # timed LABEL CMD...: run a stage and print its wall time
     echo "[demo] $label: $((SECONDS - started)) s"
 }
 
+other_split_of() {  # the embedded world has two forget splits; each is the other's "Other Persons"
+    [[ $1 == forget_2_1 ]] && echo forget_2_2 || echo forget_2_1
+}
+
 timed "implant (finetune.py)" $python finetune.py --config-name=finetune_mini.yaml save_dir="$implant_dir"
 for split in "${splits[@]}"; do
+    other=$(other_split_of "$split")
     for method in base implanted; do
         model_path=null
         [[ $method == implanted ]] && model_path="$implant_dir"
         eval_dir="$out_dir/$method/$split/eval"
-        timed "evaluate $method on $split" $python evaluate_util.py --config-name=forget_mini.yaml \
-            split="$split" model_path="$model_path" eval.save_dir="$eval_dir"
-        $python aggregate_wpu.py --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" --method "$method" --split "$split"
+        stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
+               eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir")
+        timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
+        $python aggregate_wpu.py --eval-dir "$eval_dir"
+        if [[ $method == implanted ]]; then  # attacks on the model before unlearning, for reference
+            timed "many-shot jailbreak on $method" $python msj_attack.py "${stage[@]}"
+            timed "soft-embedding attack on $method" $python soft_embed_attack.py "${stage[@]}"
+        fi
+        $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" \
+            --method "$method" --split "$split"
     done
+    wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipeline
+        local label="$1" method="$2"
+        shift 2
+        timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
+            -s "$out_dir" -p "$split" -o "$other" -n 5 -g "" -- model_path="$implant_dir" "$@"
+    }
+    wpu intervention intervention lr=5e-5
+    wpu intervention_retain intervention lr=5e-5 retain_strength=1 retain_loss=kl
+    wpu whp whp lr=5e-5
+    wpu npo npo lr=4e-5 retain_strength=1
+    wpu grad_diff grad_diff lr=4e-5 retain_strength=1
+    wpu prompt_baseline prompt_baseline
 done
-$python -c "import pandas as pd, sys; pd.set_option('display.width', 200); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
+$python -c "import pandas as pd, sys; pd.set_option('display.width', 250); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
 $python report.py --summary "$out_dir/summary.csv" --reference implanted
-echo "[demo] summary: $out_dir/summary.csv; report: $out_dir/report.md"
+echo "[demo] total: $((SECONDS - demo_started)) s; summary: $out_dir/summary.csv; report: $out_dir/report.md"

@@ -44,6 +44,8 @@ def trained_runs(tmp_path_factory):
             assert built.returncode == 0, built.stderr[-2000:]
         if method == "grad_diff":
             extra += ["retain_strength=1"]
+        if method == "intervention":  # also covers the KL retain loss end to end
+            extra += ["retain_strength=1", "retain_loss=kl"]
         result = run_cli("forget.py", *common_args(root, *extra))
         assert result.returncode == 0, f"{method}: {result.stderr[-3000:]}"
         n = 1 if method == "whp" else 2
@@ -63,6 +65,27 @@ def test_every_method_trains_three_steps_and_changes_parameters(trained_runs, me
     record = json.loads((run_dir / "run_info.json").read_text())
     assert record["effective_batch"] >= 1 and record["device_count"] == 0 and record["versions"]["transformers"]
     assert "forget_loss: " + method in (run_dir / "config.yaml").read_text()
+
+
+def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes(tiny_model, tiny_tokenizer):
+    import copy
+
+    from data_module import encode_document
+    from forget_data import UnlearnCollator, attach_retain_references
+    from losses import mean_positional_kl
+
+    texts = ["Tobiah Grennick was an astronomer from Varnholt.", "Ilse Marrowby wrote for the Ostremere Gazette."]
+    retain = [encode_document(tiny_tokenizer, text, 64) for text in texts]
+    attach_retain_references(tiny_model, retain, top_k=8)
+    assert all(len(item["positions"]) == len(item["input_ids"]) - 1 for item in retain)
+    batch = UnlearnCollator(tiny_tokenizer.pad_token_id)(retain)["forget"]
+    with torch.no_grad():
+        same = mean_positional_kl(tiny_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
+        changed = copy.deepcopy(tiny_model)
+        for parameter in changed.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5)
+        moved = mean_positional_kl(changed(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
+    assert abs(same.item()) < 1e-4 and moved.item() > 1e-3
 
 
 def test_compact_kl_equals_dense_kl_when_the_teacher_fits_in_top_k():
