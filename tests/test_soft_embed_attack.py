@@ -1,0 +1,156 @@
+"""Soft-embedding attack on the tiny model: it learns, the vectors sit at the assistant-turn cut,
+padding changes no answer, and the CLI writes both protocols' columns and skips a rerun."""
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from data_module import load_split
+from prompts import split_at_assistant_turn
+from soft_embed_attack import (COLUMN, HELD_OUT_COLUMN, attack_items, build_batch, greedy_answers, held_out_split,
+                               opener_ids, target_loss, train_attack)
+from utils import UserError
+
+from conftest import run_cli
+
+SETTINGS = {"num_tokens": 5, "lr": 0.05, "weight_decay": 0.01, "epochs": 6, "restarts": 1, "batch_size": 2,
+            "max_new_tokens": 4, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def forget_rows():
+    return load_split("data/wpu_mini", "forget_2_1")[:4]
+
+
+def _encode(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_loss_decreases_over_epochs(tiny_family, tiny_tokenizer, tiny_model, forget_rows):
+    items = attack_items(tiny_family, tiny_tokenizer, forget_rows, None)
+    settings = OmegaConf.create(SETTINGS)
+    _, losses = train_attack(tiny_model, tiny_tokenizer, items, settings, torch.Generator().manual_seed(0))
+    assert len(losses) == settings.epochs
+    # The four rows share one title, so each epoch asks for the same four openers: without learning the
+    # epoch means would be equal. The random model is near-uniform (loss ~ log(vocab) = 10.8), so the
+    # few vectors move it only a little; the drop is still ~1000x float noise.
+    assert losses[-1] < losses[0] - 0.01, losses
+
+
+def test_model_flags_are_restored_after_training(tiny_family, tiny_tokenizer, tiny_model, forget_rows):
+    items = attack_items(tiny_family, tiny_tokenizer, forget_rows[:1], None)
+    before = [p.requires_grad for p in tiny_model.parameters()]
+    settings = OmegaConf.create({**SETTINGS, "epochs": 1, "batch_size": 8})  # one row < batch: one batch of all
+    _, losses = train_attack(tiny_model, tiny_tokenizer, items, settings, torch.Generator().manual_seed(0))
+    assert len(losses) == 1 and losses[0] == losses[0]  # trained on something (not the mean of nothing: NaN)
+    assert [p.requires_grad for p in tiny_model.parameters()] == before
+
+
+def test_attack_vectors_sit_between_user_part_and_assistant_header(tiny_family, tiny_tokenizer, tiny_model, forget_rows):
+    row = forget_rows[0]
+    user, header = split_at_assistant_turn(tiny_family, tiny_tokenizer, row["question"])
+    user_ids, header_ids = _encode(tiny_tokenizer, user), _encode(tiny_tokenizer, header)
+    attack = torch.randn(3, tiny_model.config.hidden_size, generator=torch.Generator().manual_seed(1))
+    target = opener_ids(tiny_tokenizer, 0, row["title"])
+    [item] = attack_items(tiny_family, tiny_tokenizer, [row], None)
+    with torch.no_grad():
+        batch = build_batch(tiny_model, attack, [item], [target])
+        table = tiny_model.get_input_embeddings().weight
+    embeds, cut = batch.embeds[0], len(user_ids)
+    assert embeds.shape[0] == len(user_ids) + len(attack) + len(header_ids) + len(target)
+    assert torch.equal(embeds[cut - 1], table[user_ids[-1]])
+    assert torch.equal(embeds[cut:cut + len(attack)], attack)
+    assert torch.equal(embeds[cut + len(attack)], table[header_ids[0]])
+    assert batch.labels[0].tolist() == [-100] * (cut + len(attack) + len(header_ids)) + target
+    assert batch.position_ids[0].tolist() == list(range(embeds.shape[0]))
+
+
+def test_loss_is_cross_entropy_on_target_tokens_only(tiny_family, tiny_tokenizer, tiny_model, forget_rows):
+    items = attack_items(tiny_family, tiny_tokenizer, forget_rows[:3], None)
+    targets = [opener_ids(tiny_tokenizer, p, row["title"]) for p, row in enumerate(forget_rows[:3])]
+    assert len({len(target) for target in targets}) > 1  # right padding is exercised
+    attack = torch.randn(5, tiny_model.config.hidden_size, generator=torch.Generator().manual_seed(3)) * 0.5
+    with torch.no_grad():
+        batch = build_batch(tiny_model, attack, items, targets)
+        logits = tiny_model(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask,
+                            position_ids=batch.position_ids).logits
+        logprobs = torch.log_softmax(logits.float(), -1)
+        picked = [-logprobs[r, t - 1, batch.labels[r, t]] for r in range(3) for t in range(1, batch.labels.shape[1])
+                  if batch.labels[r, t] != -100]
+        assert len(picked) == sum(map(len, targets))
+        assert target_loss(tiny_model, batch).item() == pytest.approx(torch.stack(picked).mean().item(), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def talkative_model(tiny_model):
+    """The tiny architecture with large random untied weights: tiny-random itself echoes its last input
+    token ("\n") forever, which would make any padding mistake invisible in the answers."""
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_model.config.__class__.from_dict({**tiny_model.config.to_dict(), "initializer_range": 0.5,
+                                                    "tie_word_embeddings": False})
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def test_left_padding_does_not_change_greedy_answers(tiny_family, tiny_tokenizer, talkative_model):
+    rows = [{"question": "Who?"},
+            {"question": "Tell me everything you know about the cartographer Harlan J. Whitcombe and his atlas."}]
+    items = attack_items(tiny_family, tiny_tokenizer, rows, None)
+    assert len(items[1].user_ids) > len(items[0].user_ids) + 5  # the short row really is padded in the batch
+    attack = torch.randn(4, talkative_model.config.hidden_size, generator=torch.Generator().manual_seed(2)) * 0.5
+    batched = greedy_answers(talkative_model, tiny_tokenizer, attack, items, max_new_tokens=8, batch_size=2)
+    alone = [greedy_answers(talkative_model, tiny_tokenizer, attack, [item], max_new_tokens=8, batch_size=1)[0]
+             for item in items]
+    assert batched == alone
+    assert all(len(answer.split()) >= 3 for answer in batched), batched  # real answers, not empty strings
+    batch = build_batch(talkative_model, attack, items)
+    assert batch.attention_mask[0, 0] == 0 and batch.position_ids[0, -1] == batch.attention_mask[0].sum() - 1
+
+
+def test_a_family_without_assistant_turn_is_refused(tiny_family, tiny_tokenizer):
+    no_turn = dataclasses.replace(tiny_family, prompt_format="tags", question_end_tag="", answer_tag="")
+    with pytest.raises(UserError, match="no assistant turn"):
+        attack_items(no_turn, tiny_tokenizer, [{"question": "Who?"}], None)
+
+
+def test_held_out_halves_are_seeded_and_disjoint():
+    train, test = held_out_split(7, seed=0)
+    assert (train, test) == held_out_split(7, seed=0)
+    assert sorted(train + test) == list(range(7)) and len(train) == 4
+
+
+def test_cli_writes_both_protocols_and_skips_a_rerun(tmp_path):
+    args = ["soft_embed_attack.py", "model_family=tiny-random", "forget_loss=prompt_baseline", f"eval_dir={tmp_path}",
+            "eval.ds_size=4", "soft_embed.epochs=2", "soft_embed.restarts=2", "soft_embed.max_new_tokens=4",
+            "soft_embed.batch_size=2"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    output = json.loads((tmp_path / "embedding_attack_output.json").read_text())
+    assert len(output["generated_text"]) == 4 and all(len(triple) == 3 for triple in output["generated_text"])
+    assert 0 <= output["RougeL"] <= 1 and len(output["restart_rouge"]) == 2 and len(output["epoch_losses"]) == 2
+    assert len(output["held_out"]["generated_text"]) == 2
+    table = pd.read_csv(tmp_path / "aggregate_stat.csv")
+    assert table[COLUMN][0] == pytest.approx(output["RougeL"])
+    assert table[HELD_OUT_COLUMN][0] == pytest.approx(output["held_out"]["RougeL"])
+
+    written = (tmp_path / "embedding_attack_output.json").read_text()
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "skipping" in second.stdout + second.stderr
+    assert (tmp_path / "embedding_attack_output.json").read_text() == written
+
+
+def test_cli_refuses_a_forget_split_without_questions(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "forget_x.json").write_text(json.dumps({"title": "A B", "wikipage": "A B was a painter."}) + "\n")
+    result = run_cli("soft_embed_attack.py", "model_family=tiny-random", "forget_loss=prompt_baseline",
+                     f"data_path={data}", "split=forget_x", f"eval_dir={tmp_path / 'eval'}")
+    assert result.returncode == 1
+    assert "has no QA rows" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "eval").exists()
