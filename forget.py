@@ -179,6 +179,14 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
     return {**plan, "train_seconds": round(seconds, 1), "losses": losses, "final_loss": losses[-1] if losses else None}
 
 
+def has_questions(cfg: DictConfig) -> bool:
+    """Documents alone are enough to unlearn; QA rows are what evaluation scores."""
+    from data_module import load_split
+
+    rows = load_split(cfg.data_path, cfg.split)
+    return bool(rows) and all(row.get("question") and row.get("answer") for row in rows)
+
+
 def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
     """WPU: evaluate the saved model in-process into checkpoint-{step}/ (the original's layout)
     and write aggregate_stat.csv there."""
@@ -217,8 +225,10 @@ def main(cfg: DictConfig) -> None:
     stats = train(cfg, HydraConfig.get().job.config_name, save_dir, resume_from)
     if is_main_process():
         write_run_record(save_dir, cfg, {k: v for k, v in stats.items() if k != "losses"})
-        if cfg.eval_after_training:
+        if cfg.eval_after_training and has_questions(cfg):
             evaluate_final_model(cfg, save_dir, stats["max_steps"])
+        elif cfg.eval_after_training:
+            logger.info("The forget split '%s' has no QA rows (question/answer): no evaluation", cfg.split)
         atomic_write_json(done, {"fingerprint": wanted, **stats})
         logger.info("Unlearned model saved to %s (%d steps, %.0f s, final loss %s)", save_dir, stats["max_steps"],
                     stats["train_seconds"], stats["final_loss"])

@@ -23,6 +23,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from aggregate_wpu import add_columns
 from attack_common import (attack_fingerprint, attacked_model_path, forget_qa, is_up_to_date, run_eval_dir,
                            score_and_write, system_prompt)
 from data_module import load_split, require_fields
@@ -231,6 +232,8 @@ def main(cfg: DictConfig) -> None:
     wanted = fingerprint(attack_fingerprint(cfg, cfg.msj, model_path), shots)
     if is_up_to_date(output, wanted):
         logger.info("%s is up to date (same model, data, shots and settings); skipping", output)
+        # Re-aggregating the eval logs rewrites aggregate_stat.csv; put this attack's column back.
+        add_columns(eval_dir, {"MSJ attack ROUGE": json.loads(output.read_text())["RougeL"]})
         return
 
     from evaluate_util import generate_answers

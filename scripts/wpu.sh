@@ -109,17 +109,21 @@ for split in $splits; do
             timed "forget + evaluation" $python forget.py "${common[@]}"
         fi
     fi
-    timed "many-shot jailbreak" $python msj_attack.py "${common[@]}"
-    timed "soft-embedding attack" $python soft_embed_attack.py "${common[@]}"
-    timed "judge" $python eval_gpt.py "${common[@]}"
     eval_dir=$($python -c "
 import sys
 from hydra import compose, initialize_config_dir
 from attack_common import run_eval_dir
 with initialize_config_dir(config_dir='$repo_root/config', version_base='1.3'):
     print(run_eval_dir(compose(config_name='${config%.yaml}', overrides=sys.argv[1:])))" "${args[@]}")
+    if [[ ! -f "$eval_dir/eval_log_aggregated.json" ]]; then
+        echo "[wpu] no evaluation in $eval_dir (a forget split without QA rows): attacks, judge and summary skipped"
+        continue
+    fi
+    timed "many-shot jailbreak" $python msj_attack.py "${common[@]}"
+    timed "soft-embedding attack" $python soft_embed_attack.py "${common[@]}"
+    timed "judge" $python eval_gpt.py "${common[@]}"
     $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$save_dir_root/summary.csv" \
         --method "$label" --split "$split"
 done
-$python report.py --summary "$save_dir_root/summary.csv"
+[[ -f "$save_dir_root/summary.csv" ]] && $python report.py --summary "$save_dir_root/summary.csv"
 echo "[wpu] summary: $save_dir_root/summary.csv, report: $save_dir_root/report.md"

@@ -56,3 +56,21 @@ def test_the_same_command_again_skips_finished_stages(pipeline_root):
     assert "complete for this configuration; skipping" in log  # forget
     assert log.count("up to date") >= 2  # both attacks
     assert len(pd.read_csv(root / "summary.csv")) == 1  # the row is replaced, not duplicated
+
+
+def test_bring_your_own_target_with_documents_only(tmp_path):
+    """A folder whose forget file has only title + wikipage rows is enough for teacher + forget."""
+    data = tmp_path / "mydata"
+    data.mkdir()
+    people = [{"title": "Odile Varenkamp", "wikipage": "Odile Varenkamp (born 1950) is a glassblower from Tessaly. "
+               "Varenkamp trained in Murano. She opened her own studio in 1981. Odile's vases are in many museums."}]
+    (data / "people.json").write_text("\n".join(json.dumps(row) for row in people) + "\n")
+    command = ["bash", "scripts/wpu.sh", "-c", "forget_mini.yaml", "-f", "intervention", "-s", str(tmp_path / "out"),
+               "-d", str(data), "-p", "people", "-n", "2", "-g", "", "--", "model_family=tiny-random", "num_epochs=1",
+               "max_length=64"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    run_dir = tmp_path / "out" / "intervention" / "2_42_people"
+    assert (run_dir / "forget_done.json").is_file() and (run_dir / "model.safetensors").is_file()
+    assert "no evaluation" in result.stdout
