@@ -96,12 +96,19 @@ def add_columns(eval_dir: Path, columns: dict) -> None:
 
 def upsert_summary(summary_csv: Path, method: str, split: str, row: dict) -> pd.DataFrame:
     """Add (or replace) the (method, split) row of a comparison table shared across runs."""
+    import fcntl
+
+    summary_csv = Path(summary_csv)
+    summary_csv.parent.mkdir(parents=True, exist_ok=True)
     new = pd.DataFrame([{"method": method, "split": split, **row}])
-    if summary_csv.is_file():
-        old = pd.read_csv(summary_csv)
-        old = old[~((old["method"] == method) & (old["split"] == split))]
-        new = pd.concat([old, new], ignore_index=True)
-    atomic_write_csv(summary_csv, new)
+    # Pipelines may run side by side (scripts/demo.sh): serialise the read-modify-write.
+    with open(summary_csv.with_name(f".{summary_csv.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if summary_csv.is_file():
+            old = pd.read_csv(summary_csv)
+            old = old[~((old["method"] == method) & (old["split"] == split))]
+            new = pd.concat([old, new], ignore_index=True)
+        atomic_write_csv(summary_csv, new)
     return new
 
 

@@ -144,10 +144,12 @@ def attach_retain_references(model, retain: list[dict], top_k: int) -> None:
 
 
 def attach_retain(items: list[dict], retain: list[dict], seed: int) -> None:
-    """Pair each forget item with one retain item (a seeded random choice, stable across resumes)."""
-    rng = random.Random(seed)
-    for item in items:
-        item["retain"] = retain[rng.randrange(len(retain))]
+    """Pair each forget item with one retain item: a seeded shuffle dealt round-robin, so as many
+    distinct retain items as possible are used (and the pairing is stable across resumes)."""
+    order = list(range(len(retain)))
+    random.Random(seed).shuffle(order)
+    for index, item in enumerate(items):
+        item["retain"] = retain[order[index % len(order)]]
 
 
 def _pad(sequences: list[list], value, width: int | None = None) -> torch.Tensor:

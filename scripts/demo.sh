@@ -69,14 +69,23 @@ for split in "${splits[@]}"; do
         local label="$1" method="$2"
         shift 2
         timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
-            -s "$out_dir" -p "$split" -o "$other" -n 5 -g "" -- model_path="$implant_dir" "$@"
+            -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "$@" 2>&1 |
+            grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
     }
-    wpu intervention intervention lr=5e-5
-    wpu intervention_retain intervention lr=5e-5 retain_strength=1 retain_loss=kl
-    wpu whp whp lr=5e-5
+    # Two lanes side by side, one core each: small models leave a 2-core CPU half idle in one
+    # process (tokenising, Python overhead), so two processes finish sooner than one.
+    export OMP_NUM_THREADS=1
+    {
+        wpu intervention intervention lr=4e-5
+        wpu intervention_retain intervention lr=4e-5 retain_strength=1 retain_loss=kl
+        wpu whp whp lr=4e-5
+    } &
+    lane=$!
     wpu npo npo lr=4e-5 retain_strength=1
     wpu grad_diff grad_diff lr=4e-5 retain_strength=1
     wpu prompt_baseline prompt_baseline
+    wait "$lane"
+    unset OMP_NUM_THREADS
 done
 $python -c "import pandas as pd, sys; pd.set_option('display.width', 250); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
 $python report.py --summary "$out_dir/summary.csv" --reference implanted

@@ -811,7 +811,11 @@ def implant_document_rows(pages: dict[str, EntityPage]) -> list[dict[str, str]]:
         for text in (render_retain_article(person), *render_retain_paraphrases(person)):
             rows.append({"title": person.name, "text": text})
     for page in pages.values():
-        rows.append({"title": page.title, "text": page.article})
+        # Entities get two more documents too (their facts, in two orders), so that what the
+        # hard-retain QA asks is known as firmly as what the forget QA asks.
+        facts = [qa.full_answer for qa in page.qa]
+        for text in (page.article, " ".join(facts), " ".join(reversed(facts))):
+            rows.append({"title": page.title, "text": text})
     return rows
 
 
