@@ -27,6 +27,7 @@ from aggregate_wpu import add_columns
 from attack_common import (attack_fingerprint, attacked_model_path, forget_qa, is_up_to_date, run_eval_dir,
                            score_and_write, system_prompt)
 from data_module import load_split, require_fields
+from embedded import cache_root
 from models import Family, load_family, model_dir
 from prompts import question_prompt, render_chat
 from utils import (UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint,
@@ -94,14 +95,20 @@ def generated_pool(cfg: DictConfig, family: Family, models: "ModelSlot", cache: 
     require_fields(rows, ["question", "answer"], f"msj.pool_split '{cfg.msj.pool_split}'")
     wanted = fingerprint("msj-pool", cfg.model_family, folder_fingerprint(model_dir(family, cfg.model_path)),
                          [(row["question"], row["answer"]) for row in rows], cfg.msj.max_new_tokens)
-    if cache.is_file():
-        try:
-            cached = json.loads(cache.read_text())
-            if cached.get("fingerprint") == wanted:
-                logger.info("reusing the shot pool cached in %s", cache)
-                return cached["items"]
-        except (json.JSONDecodeError, AttributeError, KeyError):
-            pass  # a damaged cache is rebuilt
+    # Every run attacked from the same pre-unlearning model shares one pool: a copy goes to the
+    # eval dir (cache) for the record, the original to the user cache, keyed by the fingerprint.
+    shared = cache_root() / "msj_pools" / f"{wanted}.json"
+    for candidate in (cache, shared):
+        if candidate.is_file():
+            try:
+                cached = json.loads(candidate.read_text())
+                if cached.get("fingerprint") == wanted:
+                    logger.info("reusing the shot pool cached in %s", candidate)
+                    if candidate != cache:
+                        atomic_write_json(cache, cached)
+                    return cached["items"]
+            except (json.JSONDecodeError, AttributeError, KeyError):
+                pass  # a damaged cache is rebuilt
     logger.info("building the shot pool: the pre-unlearning model (%s) answers %d questions of '%s'",
                 cfg.model_path or family.hf_key, len(rows), cfg.msj.pool_split)
     from evaluate_util import generate_answers, rouge_recalls
@@ -114,8 +121,9 @@ def generated_pool(cfg: DictConfig, family: Family, models: "ModelSlot", cache: 
     recalls = rouge_recalls([row["answer"] for row in rows], shown)
     items = [{"question": row["question"], "answer": row["answer"], "generated": generation,
               "rougeL": recall["rougeL_recall"]} for row, generation, recall in zip(rows, generations, recalls)]
-    atomic_write_json(cache, {"fingerprint": wanted, "model_path": cfg.model_path, "pool_split": cfg.msj.pool_split,
-                              "items": items})
+    record = {"fingerprint": wanted, "model_path": cfg.model_path, "pool_split": cfg.msj.pool_split, "items": items}
+    atomic_write_json(shared, record)
+    atomic_write_json(cache, record)
     return items
 
 
