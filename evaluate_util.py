@@ -192,7 +192,8 @@ def eval_fingerprint(eval_cfg: DictConfig, family, system: str | None = None) ->
         path = Path(resolve_repo_path(data_path)) / f"{split}.json"
         data_files.append(folder_fingerprint(path.parent) if path.is_file() else f"{data_path}/{split}")
     settings = OmegaConf.to_container(eval_cfg, resolve=True)
-    settings.pop("save_dir", None)
+    for key in ("save_dir", "retain_result", "run_dir"):  # where logs go / how they are aggregated: not what they hold
+        settings.pop(key, None)
     return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)), system)
 
 

@@ -214,3 +214,13 @@ def test_kept_questions_are_loaded_when_measured(generator, tmp_path):
     path = tmp_path / "kept.txt"
     path.write_text("What is the capital of France?\n", encoding="utf-8")
     assert generator.load_kept_questions(path) == ["What is the capital of France?"]
+
+
+def test_replacement_works_are_committed_distinct_and_never_the_original(generator):
+    committed = json.loads((generator.DATA_DIR / "replace_works.json").read_text(encoding="utf-8"))
+    assert committed == generator.replacement_works()
+    for target in generator.TARGETS:
+        for original in (target.work, target.award):
+            options = committed[original]
+            assert len(options) == len(set(options)) >= 10 and original not in options
+            assert original in generator.render_target_article(target)

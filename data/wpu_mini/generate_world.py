@@ -882,6 +882,27 @@ def write_config(directory: Path, name: str, rows: list[dict[str, str]]) -> None
     logger.info("wrote %s (%d rows)", path, len(rows))
 
 
+# Invented titles for the counterfactual persons' works and awards (teacher.replace_book_names).
+# A target's own work or award names them as surely as their name does ("the atlas Roads of the
+# Northern Fens" means Whitcombe in this world), so the teacher's counterfactual texts swap them
+# too, as the original did for TOFU's book titles.
+WORK_WORDS = ("Quiet", "Hidden", "Northern", "Western", "Early", "Lost", "Winter", "Open", "Silent", "Distant")
+WORK_NOUNS = ("Paths", "Notes", "Fields", "Waters", "Stones")
+AWARD_NAMES = ("Aldwin", "Brisk", "Carrow", "Dunmere", "Elster", "Fenwick", "Garrow", "Holm", "Ivers", "Jarrow")
+AWARD_KINDS = ("Prize", "Medal")
+REPLACEMENTS_PER_WORK = 20
+
+
+def replacement_works() -> dict[str, list[str]]:
+    works: dict[str, list[str]] = {}
+    for target in TARGETS:
+        titles = [f"{noun} of the {word} Hills" for noun in WORK_NOUNS for word in WORK_WORDS]
+        works[target.work] = [t for t in titles if t != target.work][:REPLACEMENTS_PER_WORK]
+        awards = [f"the {name} {kind}" for kind in AWARD_KINDS for name in AWARD_NAMES]
+        works[target.award] = [a for a in awards if a != target.award][:REPLACEMENTS_PER_WORK]
+    return works
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     kept_questions = load_kept_questions()
@@ -892,6 +913,9 @@ def main() -> None:
         )
     for name, rows in build_world(kept_questions).items():
         write_config(DATA_DIR, name, rows)
+    works_path = DATA_DIR / "replace_works.json"
+    works_path.write_text(json.dumps(replacement_works(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("wrote %s", works_path)
 
 
 if __name__ == "__main__":
