@@ -72,8 +72,9 @@ def wpu_report(summary: Path, reference: str | None) -> Path:
     for split in table["split"].drop_duplicates():
         image = out_dir / f"report_{split}.png"
         plot_wpu_split(table, split, reference, image)
-        shown = table[table["split"] == split][["method"] + [c for c, _ in WPU_BARS if c in table.columns]
-                                               + [c for c in table.columns if "Attack" in c or "GPT" in c]]
+        extra = [c for c in table.columns if c == "Other Persons ROUGE" or "attack" in c.lower() or "GPT" in c]
+        shown = table[table["split"] == split][["method"] + [c for c, _ in WPU_BARS if c in table.columns] + extra]
+        shown = shown.dropna(axis=1, how="all")  # judge columns stay empty without a judge endpoint
         sections += ["", f"## {split}", "", f"![{split}]({image.name})", "", _markdown_table(shown)]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(sections) + "\n")

@@ -71,36 +71,13 @@ for arg in "$@"; do
     esac
 done
 
-bash "$repo_root/scripts/setup_env.sh"
-cd "$repo_root"
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-0}" TOKENIZERS_PARALLELISM=false
-python="$repo_root/.venv/bin/python"
-
-n_gpus=0
-if [[ -n "$gpu_ids" ]]; then
-    export CUDA_VISIBLE_DEVICES="$gpu_ids"
-    n_gpus=$(awk -F, '{print NF}' <<< "$gpu_ids")
-else
-    export CUDA_VISIBLE_DEVICES=""  # -g "": CPU even on a GPU machine
-fi
-
-overridden() {  # overridden KEY: whether the user passed KEY=... after --
-    local arg
-    for arg in "${extra[@]}"; do [[ "$arg" == "$1="* ]] && return 0; done
-    return 1
-}
+log_tag=tofu
+source "$repo_root/scripts/pipeline_lib.sh"
 
 override_value() {  # override_value KEY DEFAULT: the user's value for KEY, else DEFAULT
     local arg value="$2"
     for arg in "${extra[@]}"; do [[ "$arg" == "$1="* ]] && value="${arg#*=}"; done
     echo "$value"
-}
-
-timed() {  # timed LABEL CMD...: run a stage and print its wall time
-    local stage="$1" started=$SECONDS
-    shift
-    "$@"
-    echo "[tofu] $stage: $((SECONDS - started)) s"
 }
 
 for key in split forget_loss save_dir_root save_dir teacher.N model_path data_path; do

@@ -46,31 +46,8 @@ shift $((OPTIND - 1))
 extra=("$@")
 label="${label:-$forget_loss}"
 
-bash "$repo_root/scripts/setup_env.sh"
-cd "$repo_root"
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-0}" TOKENIZERS_PARALLELISM=false
-python="$repo_root/.venv/bin/python"
-
-n_gpus=0
-if [[ -n "$gpu_ids" ]]; then
-    export CUDA_VISIBLE_DEVICES="$gpu_ids"
-    n_gpus=$(awk -F, '{print NF}' <<< "$gpu_ids")
-else
-    export CUDA_VISIBLE_DEVICES=""  # -g "": CPU even on a GPU machine
-fi
-
-overridden() {  # overridden KEY: whether the user passed KEY=... after --
-    local arg
-    for arg in "${extra[@]}"; do [[ "$arg" == "$1="* ]] && return 0; done
-    return 1
-}
-
-timed() {  # timed LABEL CMD...: run a stage and print its wall time
-    local stage="$1" started=$SECONDS
-    shift
-    "$@"
-    echo "[wpu] $stage: $((SECONDS - started)) s"
-}
+log_tag=wpu
+source "$repo_root/scripts/pipeline_lib.sh"
 
 for split in $splits; do
     # Per-split settings are computed afresh here, so nothing leaks into the next split

@@ -79,7 +79,7 @@ def test_every_tofu_checkpoint_is_evaluated_and_the_best_named(tmp_path, shared_
     run_dir = tmp_path / "run"
     trained = run_cli("forget.py", "--config-name=forget_tofu.yaml", "model_family=tiny-random", "model_path=null",
                       f"data_path={shared_tofu_dir}", "split=forget01", "forget_loss=grad_diff", "retain_strength=1",
-                      "num_epochs=1", "save_steps=1", f"save_dir={run_dir}", "lr=1e-3")
+                      "num_epochs=1", "docs_per_step=16", "save_steps=1", f"save_dir={run_dir}", "lr=1e-3")
     assert trained.returncode == 0, trained.stderr[-2000:]
     evaluated = run_cli("eval_checkpoints.py", f"run_dir={run_dir}", "model_family=tiny-random",
                         f"data_path={shared_tofu_dir}", "split=forget01", "ds_size=3", "generation.max_new_tokens=4")

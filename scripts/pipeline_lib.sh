@@ -1,0 +1,30 @@
+# Shared by scripts/wpu.sh and scripts/tofu.sh (sourced, not run). Expects `repo_root`, the
+# array `extra` (Hydra overrides after --) and `gpu_ids`; sets `python` and `n_gpus`.
+
+# Environment: the venv (created on first use), offline only when the caller asks for it.
+bash "$repo_root/scripts/setup_env.sh"
+cd "$repo_root"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-0}" TOKENIZERS_PARALLELISM=false
+python="$repo_root/.venv/bin/python"
+
+# -g 0,1 -> two processes on GPUs 0 and 1; -g "" -> CPU even on a GPU machine.
+n_gpus=0
+if [[ -n "$gpu_ids" ]]; then
+    export CUDA_VISIBLE_DEVICES="$gpu_ids"
+    n_gpus=$(awk -F, '{print NF}' <<< "$gpu_ids")
+else
+    export CUDA_VISIBLE_DEVICES=""
+fi
+
+overridden() {  # overridden KEY: whether the user passed KEY=... after --
+    local arg
+    for arg in "${extra[@]}"; do [[ "$arg" == "$1="* ]] && return 0; done
+    return 1
+}
+
+timed() {  # timed LABEL CMD...: run a stage and print its wall time, prefixed by $log_tag
+    local stage="$1" started=$SECONDS
+    shift
+    "$@"
+    echo "[$log_tag] $stage: $((SECONDS - started)) s"
+}
