@@ -1,4 +1,5 @@
-"""The knowledge implant of the embedded world works (slow: ~10 minutes on 2 CPU cores).
+"""The knowledge implant of the embedded world works (slow: the whole demo on two splits, ~35-45 minutes
+on 2 CPU cores).
 
 Runs the README's demo end to end into a temporary folder and checks the acceptance numbers:
 the implanted model answers the world's forget and hard-retain QA (ROUGE-L recall >= 0.8) and
