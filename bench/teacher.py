@@ -121,7 +121,7 @@ def peak_rss_mb() -> float:
 
 def write_report(results: list[dict], out: Path, model_path: str | None) -> None:
     lines = ["# Teacher benchmark: compact batched vs dense reference-style", "",
-             f"Model: {model_path or 'SmolLM2-135M-Instruct (base)'}; machine: {os.cpu_count()} CPU cores, fp32; "
+             f"Model: {str(model_path).replace(str(Path.home()), '~') if model_path else 'SmolLM2-135M-Instruct (base)'}; machine: {os.cpu_count()} CPU cores, fp32; "
              "top_k=32, micro_batch=4.", "",
              "| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | compact RSS MB | dense RSS MB | "
              "RSS ratio | compact bytes | dense bytes | disk ratio | KL k=32 (nats/pos) |",

@@ -164,7 +164,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--npo", reference] + (["--model-path", model_path] if model_path else [])
         npo.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
     lines = ["# Training-step benchmark", "",
-             f"Model: {model_path or 'SmolLM2-135M-Instruct (base)'}; {os.cpu_count()} CPU cores, fp32; "
+             f"Model: {str(model_path).replace(str(Path.home()), '~') if model_path else 'SmolLM2-135M-Instruct (base)'}; {os.cpu_count()} CPU cores, fp32; "
              f"mean of {REPEATS} steps after one warm-up step.", "",
              f"Same batch ({steps['chunks']} teacher chunks, {steps['batch_tokens']} tokens):", "",
              "| step | seconds | ratio to SFT |", "|---|---|---|",
