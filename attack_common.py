@@ -83,12 +83,14 @@ def forget_qa(cfg: DictConfig) -> list[dict]:
     return rows
 
 
-def attack_fingerprint(cfg: DictConfig, settings: DictConfig, model_path: str | None) -> str:
+def attack_fingerprint(cfg: DictConfig, settings: DictConfig, model_path: str | None, system: str | None) -> str:
+    """What an attack output depends on; `system` is the caller's system_prompt(cfg), passed in
+    so the forget split is not loaded again."""
     family = load_family(cfg.model_family)
     data = Path(resolve_repo_path(str(cfg.data_path))) / f"{cfg.split}.json"
     return fingerprint(OmegaConf.to_container(settings, resolve=True), cfg.model_family, cfg.split, cfg.forget_loss,
                        folder_fingerprint(model_dir(family, model_path)), file_fingerprint(data) if data.is_file() else str(data),
-                       system_prompt(cfg), cfg.eval.ds_size)
+                       system, cfg.eval.ds_size)
 
 
 def is_up_to_date(path: Path, wanted: str) -> bool:

@@ -237,7 +237,7 @@ def main(cfg: DictConfig) -> None:
 
     output = eval_dir / OUTPUT_FILE
     # attack_fingerprint covers the settings but not the shots' content (file edits, pool model): add it.
-    wanted = fingerprint(attack_fingerprint(cfg, cfg.msj, model_path), shots)
+    wanted = fingerprint(attack_fingerprint(cfg, cfg.msj, model_path, system), shots)
     if is_up_to_date(output, wanted):
         logger.info("%s is up to date (same model, data, shots and settings); skipping", output)
         # Re-aggregating the eval logs rewrites aggregate_stat.csv; put this attack's column back.

@@ -305,15 +305,16 @@ def main(cfg: DictConfig) -> None:
     eval_dir = run_eval_dir(cfg)
     model_path = attacked_model_path(cfg)
     rows = forget_qa(cfg)
+    system = system_prompt(cfg)
     output = eval_dir / OUTPUT_FILE
-    wanted = attack_fingerprint(cfg, settings, model_path)
+    wanted = attack_fingerprint(cfg, settings, model_path, system)
     if is_up_to_date(output, wanted):
         logger.info("%s is up to date for this model, data and settings; skipping", output)
         restore_columns(json.loads(output.read_text()), eval_dir)
         return
     family = load_family(cfg.model_family)
     tokenizer = load_tokenizer(family, model_path)
-    items = attack_items(family, tokenizer, rows, system_prompt(cfg))  # fails before any training or output
+    items = attack_items(family, tokenizer, rows, system)  # fails before any training or output
     set_seed(int(settings.seed))
     model = load_model(family, model_path).eval()
     started = time.time()
