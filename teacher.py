@@ -7,7 +7,9 @@
 
 Writes `{save_dir_root}/{model}/{forget_loss}/{artifact name}` (teacher_artifact.py). The
 artifact records everything it was built from; a rerun with the same inputs returns at once,
-and a changed input (model weights, N, names, chunking, flags) rebuilds it.
+and a changed input (model weights, N, names, chunking, flags) rebuilds it. Launched as k
+processes (`python -m torch.distributed.run --nproc_per_node=k teacher.py ...`), each builds the
+teacher for a share of the targets and the first process writes the one artifact (sharding.py).
 """
 
 import logging
@@ -24,6 +26,7 @@ from data_module import load_split, require_fields, unique_documents
 from intervention import TeacherSettings, build_chunk_teacher
 from models import load_family, load_model, load_tokenizer, model_dir
 from names import find_mentions, name_variants
+from sharding import finish_processes, gather_on_main, in_target_order, rank_and_world, share_of, start_processes
 from substitutes import generated_names, load_name_map, names_from_map
 from teacher_artifact import FORMAT_VERSION, TargetChunk, artifact_name, read_meta, save_artifact
 from utils import UserError, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, resolve_repo_path
@@ -175,10 +178,6 @@ def build_teacher(cfg: DictConfig, targets: list[Target], substitutes: dict[str,
     results = []
     for target in tqdm(targets, desc="teacher targets"):
         variants = name_variants(target.title)
-        found = find_mentions(target.text + " " + (target.context or ""), variants)
-        if not found:
-            raise UserError(f"The text of '{target.title}' never mentions the name (tried: {', '.join(variants[:4])}); "
-                            f"check the title, or remove this target.")
         for chunk in chunks_of(cfg, target, tokenizer, family.max_context):
             teacher = build_chunk_teacher(model, tokenizer, family, chunk, target.title, variants,
                                           substitutes[target.title], settings, target.context, works)
@@ -187,6 +186,15 @@ def build_teacher(cfg: DictConfig, targets: list[Target], substitutes: dict[str,
     for title in dict.fromkeys(target.title for target in targets):
         _log_target(tokenizer, title, results, cfg.teacher.verbose)
     return results
+
+
+def check_mentions(targets: list[Target]) -> None:
+    """Every target's text names it; checked for all targets before any process builds its share."""
+    for target in targets:
+        variants = name_variants(target.title)
+        if not find_mentions(target.text + " " + (target.context or ""), variants):
+            raise UserError(f"The text of '{target.title}' never mentions the name (tried: {', '.join(variants[:4])}); "
+                            f"check the title, or remove this target.")
 
 
 def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool) -> None:
@@ -214,7 +222,19 @@ def main(cfg: DictConfig) -> None:
     if read_meta(path) == meta:
         logger.info("Teacher artifact %s is up to date; skipping", path)
         return
-    chunks = build_teacher(cfg, targets, substitutes)
+    check_mentions(targets)
+    rank, world = rank_and_world()
+    start_processes()
+    try:
+        mine = share_of(targets, rank, world)
+        if world > 1:
+            logger.info("Process %d of %d builds %d of %d targets", rank, world, len(mine), len(targets))
+        shares = gather_on_main(build_teacher(cfg, mine, substitutes))
+    finally:
+        finish_processes()
+    if rank != 0:
+        return
+    chunks = in_target_order(targets, shares)
     save_artifact(path, chunks, meta)
     logger.info("Wrote %s (%d chunks, %.1f kB)", path, len(chunks), path.stat().st_size / 1024)
 

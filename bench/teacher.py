@@ -5,7 +5,7 @@ the original code did: one edited text per forward pass, the full-vocabulary flo
 distribution at every position kept in memory and on disk. Each (path, N, chunk length) runs
 in its own subprocess, so peak RSS is that configuration's own.
 
-    .venv/bin/python bench/teacher.py                      # full grid, writes bench/teacher_results.md
+    .venv/bin/python bench/teacher.py                      # full grid, writes bench/sections/teacher.md
     .venv/bin/python bench/teacher.py --n 5 --lengths 256   # a smaller grid
     .venv/bin/python bench/teacher.py --model-path PATH     # another model (default: the implanted one if cached)
 
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import default_model_path  # noqa: E402
+from common import default_model_path, describe_model  # noqa: E402
 
 TITLE = "Harlan J. Whitcombe"
 KS = (8, 32, 64, 128)
@@ -120,8 +120,8 @@ def peak_rss_mb() -> float:
 
 
 def write_report(results: list[dict], out: Path, model_path: str | None) -> None:
-    lines = ["# Teacher benchmark: compact batched vs dense reference-style", "",
-             f"Model: {str(model_path).replace(str(Path.home()), '~') if model_path else 'SmolLM2-135M-Instruct (base)'}; machine: {os.cpu_count()} CPU cores, fp32; "
+    lines = ["## Teacher: compact batched vs dense reference-style", "",
+             f"Model: {describe_model(model_path)}; machine: {os.cpu_count()} CPU cores, fp32; "
              "top_k=32, micro_batch=4.", "",
              "| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | compact RSS MB | dense RSS MB | "
              "RSS ratio | compact bytes | dense bytes | disk ratio | KL k=32 (nats/pos) |",
@@ -140,7 +140,9 @@ def write_report(results: list[dict], out: Path, model_path: str | None) -> None
               "| N | chunk tokens | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
     for r in sorted((r for r in results if r["path"] == "dense"), key=lambda r: (r["N"], r["length"])):
         lines.append(f"| {r['N']} | {r['length']} | " + " | ".join(f"{r[f'kl_k{k}']:.2e}" for k in KS) + " |")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
 
 
 def main() -> None:
@@ -148,7 +150,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 256, 512])
     parser.add_argument("--model-path", default=None)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "teacher_results.md")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "sections" / "teacher.md")
     parser.add_argument("--one", nargs=3, metavar=("PATH", "N", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     model_path = args.model_path or default_model_path()

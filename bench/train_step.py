@@ -6,7 +6,7 @@
 2. Peak RSS of NPO training with the reference NLLs precomputed (one model in memory) vs a
    frozen reference copy (two models), each in its own subprocess.
 
-    .venv/bin/python bench/train_step.py [--model-path PATH] [--out bench/train_step_results.md]
+    .venv/bin/python bench/train_step.py [--model-path PATH] [--out bench/sections/train_step.md]
 """
 
 import argparse
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import default_model_path  # noqa: E402
+from common import default_model_path, describe_model  # noqa: E402
 
 REPEATS = 5
 
@@ -151,7 +151,7 @@ def npo_peak(model_path, reference: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", default=None)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "train_step_results.md")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "sections" / "train_step.md")
     parser.add_argument("--npo", choices=["precomputed", "model"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     model_path = args.model_path or default_model_path()
@@ -163,8 +163,8 @@ def main() -> None:
     for reference in ("precomputed", "model"):
         command = [sys.executable, __file__, "--npo", reference] + (["--model-path", model_path] if model_path else [])
         npo.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
-    lines = ["# Training-step benchmark", "",
-             f"Model: {str(model_path).replace(str(Path.home()), '~') if model_path else 'SmolLM2-135M-Instruct (base)'}; {os.cpu_count()} CPU cores, fp32; "
+    lines = ["## Training: unlearning step vs plain fine-tuning step; NPO's memory", "",
+             f"Model: {describe_model(model_path)}; {os.cpu_count()} CPU cores, fp32; "
              f"mean of {REPEATS} steps after one warm-up step.", "",
              f"Same batch ({steps['chunks']} teacher chunks, {steps['batch_tokens']} tokens):", "",
              "| step | seconds | ratio to SFT |", "|---|---|---|",
@@ -174,7 +174,9 @@ def main() -> None:
              "| reference | RSS after load MB | peak RSS while training MB | step s |", "|---|---|---|---|"]
     lines += [f"| {r['reference']} | {r['after_load_mb']} | {r['peak_rss_mb']} | {r['step_s']} |" for r in npo]
     lines += ["", f"Peak RSS ratio two models / precomputed: {npo[1]['peak_rss_mb'] / npo[0]['peak_rss_mb']:.2f}x"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"steps": steps, "npo": npo}, indent=1))
     print(args.out.read_text())
 
 

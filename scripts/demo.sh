@@ -36,11 +36,10 @@ python=".venv/bin/python"
 implant_dir="${CAUSAL_UNLEARN_CACHE:-$HOME/.cache/causal_unlearn}/models/implanted-wpu_mini"
 demo_started=$SECONDS
 
-timed() {  # timed LABEL CMD...: run a stage and print its wall time
-    local label="$1" started=$SECONDS
+timed() {  # timed LABEL CMD...: run a stage and print its wall time and peak RSS
+    local label="$1"
     shift
-    "$@"
-    echo "[demo] $label: $((SECONDS - started)) s"
+    $python scripts/stage_stats.py "$label" demo -- "$@"
 }
 
 other_split_of() {  # the embedded world has two forget splits; each is the other's "Other Persons"

@@ -1,5 +1,5 @@
 # Shared by scripts/wpu.sh and scripts/tofu.sh (sourced, not run). Expects `repo_root`, the
-# array `extra` (Hydra overrides after --) and `gpu_ids`; sets `python` and `n_gpus`.
+# array `extra` (Hydra overrides after --) and `gpu_ids`; sets `python`, `n_gpus` and `launcher`.
 
 # Environment: the venv (created on first use), offline only when the caller asks for it.
 bash "$repo_root/scripts/setup_env.sh"
@@ -16,15 +16,20 @@ else
     export CUDA_VISIBLE_DEVICES=""
 fi
 
+# How multi-process stages (teacher, forget) start: k GPUs -> k processes, else one.
+launcher=("$python")
+if (( n_gpus > 1 )); then
+    launcher=("$python" -m torch.distributed.run --nproc_per_node="$n_gpus" --master_port="${MASTER_PORT:-18765}")
+fi
+
 overridden() {  # overridden KEY: whether the user passed KEY=... after --
     local arg
     for arg in "${extra[@]}"; do [[ "$arg" == "$1="* ]] && return 0; done
     return 1
 }
 
-timed() {  # timed LABEL CMD...: run a stage and print its wall time, prefixed by $log_tag
-    local stage="$1" started=$SECONDS
+timed() {  # timed LABEL CMD...: run a stage, print its wall time and peak RSS, prefixed by $log_tag
+    local stage="$1"
     shift
-    "$@"
-    echo "[$log_tag] $stage: $((SECONDS - started)) s"
+    "$python" "$repo_root/scripts/stage_stats.py" "$stage" "$log_tag" -- "$@"
 }

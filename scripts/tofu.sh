@@ -140,14 +140,9 @@ EOF
     echo "[tofu] split $split, method $forget_loss ($label): ${args[*]}"
 
     if [[ $forget_loss == intervention || $forget_loss == whp ]]; then
-        timed "teacher" $python teacher.py "${common[@]}"
+        timed "teacher" "${launcher[@]}" teacher.py "${common[@]}"
     fi
-    if (( n_gpus > 1 )); then
-        timed "forget" $python -m torch.distributed.run --nproc_per_node="$n_gpus" \
-            --master_port="${MASTER_PORT:-18765}" forget.py "${common[@]}"
-    else
-        timed "forget" $python forget.py "${common[@]}"
-    fi
+    timed "forget" "${launcher[@]}" forget.py "${common[@]}"
     eval_args=("run_dir=$save_dir" "split=$split")
     [[ -n "$data_path" ]] && eval_args+=("data_path=$data_path")
     [[ -n "$retain_result" ]] && eval_args+=("retain_result=$retain_result")

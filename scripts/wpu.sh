@@ -77,14 +77,9 @@ for split in $splits; do
         timed "prompt baseline" $python prompt_baseline.py "${common[@]}"
     else
         if [[ $forget_loss == intervention || $forget_loss == whp ]]; then
-            timed "teacher" $python teacher.py "${common[@]}"
+            timed "teacher" "${launcher[@]}" teacher.py "${common[@]}"
         fi
-        if (( n_gpus > 1 )); then
-            timed "forget + evaluation" $python -m torch.distributed.run --nproc_per_node="$n_gpus" \
-                --master_port="${MASTER_PORT:-18765}" forget.py "${common[@]}"
-        else
-            timed "forget + evaluation" $python forget.py "${common[@]}"
-        fi
+        timed "forget + evaluation" "${launcher[@]}" forget.py "${common[@]}"
     fi
     eval_dir=$($python -c "
 import sys

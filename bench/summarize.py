@@ -1,0 +1,119 @@
+"""Assemble bench/results.md and bench/results.png from the sections the benchmarks wrote.
+
+    .venv/bin/python bench/summarize.py [--sections bench/sections] [--out bench/results.md]
+
+results.md: the machine, the goals the issues set with the measured ratio and whether it holds,
+then every section (teacher, training, evaluation, end to end) as written by its benchmark.
+results.png: teacher tokens/s by N and chunk length for both paths, stage times end to end, and
+generation tokens/s by batch size.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SECTIONS = ("teacher", "train_step", "eval_generation", "end_to_end")
+
+
+def machine() -> str:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} cores, {mem_kb / 2**20:.0f} GiB RAM, {device}; Python {platform.python_version()}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+
+
+def goal_rows(data: dict) -> list[str]:
+    """One row per goal the issues set: the measured value and whether it holds."""
+    rows = []
+    teacher = data.get("teacher")
+    if teacher:
+        pairs = {}
+        for r in teacher:
+            pairs.setdefault((r["N"], r["length"]), {})[r["path"]] = r
+        speed = [p["compact"]["tokens_per_s"] / p["dense"]["tokens_per_s"] for p in pairs.values() if len(p) == 2]
+        disk = [p["dense"]["disk_bytes"] / p["compact"]["disk_bytes"] for p in pairs.values() if len(p) == 2]
+        rows.append(f"| teacher tokens/s, compact / dense | >= 3x | {min(speed):.2f}x to {max(speed):.2f}x | "
+                    f"{'yes' if min(speed) >= 3 else 'no'} |")
+        rows.append(f"| teacher bytes on disk, dense / compact | >= 100x | {min(disk):.0f}x to {max(disk):.0f}x | "
+                    f"{'yes' if min(disk) >= 100 else 'no'} |")
+    steps = data.get("train_step")
+    if steps:
+        ratio = steps["steps"]["ratio"]
+        rows.append(f"| intervention step / SFT step | <= 1.25x | {ratio:.2f}x | {'yes' if ratio <= 1.25 else 'no'} |")
+        npo = {r["reference"]: r for r in steps["npo"]}
+        rss = npo["model"]["peak_rss_mb"] / npo["precomputed"]["peak_rss_mb"]
+        rows.append(f"| NPO peak RSS, two models / precomputed reference | > 1x (reported) | {rss:.2f}x | - |")
+    generation = data.get("eval_generation")
+    if generation:
+        speedup = generation[-1]["tokens_per_s"] / generation[0]["tokens_per_s"]
+        rows.append(f"| generation tokens/s, batch {generation[-1]['batch_size']} / batch 1 | > 1x (reported) | "
+                    f"{speedup:.2f}x | - |")
+    return rows
+
+
+def plot(data: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [name for name in ("teacher", "end_to_end", "eval_generation") if data.get(name)]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        if name == "teacher":
+            for path, style in (("compact", "-o"), ("dense", "--s")):
+                for n in sorted({r["N"] for r in data[name]}):
+                    points = sorted((r["length"], r["tokens_per_s"]) for r in data[name] if r["path"] == path and r["N"] == n)
+                    ax.plot(*zip(*points), style, label=f"{path}, N={n}")
+            ax.set(title="teacher throughput", xlabel="chunk tokens", ylabel="teacher tokens/s")
+            ax.legend(fontsize=7)
+        elif name == "end_to_end":
+            rows = data[name]
+            ax.barh([r["stage"][:32] for r in rows], [r["seconds"] for r in rows])
+            ax.invert_yaxis()
+            ax.tick_params(axis="y", labelsize=7)
+            ax.set(title="one demo lane, wall time per stage", xlabel="seconds")
+        else:
+            rows = data[name]
+            ax.bar([str(r["batch_size"]) for r in rows], [r["tokens_per_s"] for r in rows])
+            ax.set(title="greedy generation", xlabel="batch size", ylabel="generated tokens/s")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", type=Path, default=REPO / "bench" / "sections")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.md")
+    args = parser.parse_args()
+    data = {name: json.loads((args.sections / f"{name}.json").read_text())
+            for name in SECTIONS if (args.sections / f"{name}.json").is_file()}
+    lines = ["# Benchmarks", "", f"Written by `bash scripts/bench.sh` on {datetime.date.today()}.", "",
+             f"Machine: {machine()}.", "",
+             "Ratios compare two paths measured side by side in the same run on the same machine; "
+             "absolute numbers move with the machine and its load, ratios much less.", "",
+             "## Goals", "", "| goal | target | measured | holds |", "|---|---|---|---|", *goal_rows(data), ""]
+    for name in SECTIONS:
+        section = args.sections / f"{name}.md"
+        lines += [section.read_text() if section.is_file() else f"## {name}\n\nNot run.\n"]
+    png = args.out.with_suffix(".png")
+    plot(data, png)
+    lines += [f"![benchmarks]({png.name})", ""]
+    args.out.write_text("\n".join(lines))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
