@@ -8,7 +8,9 @@ Utility is 0 for every model: those columns are kept only for compatibility. `Re
 added after them, is the harmonic mean of the four informative retain values (Hard/General
 Retain ROUGE and Probability). With `eval.other_persons_split` set, `Other Persons ROUGE` and
 `Other Persons Probability` follow: the forget QA of persons who are neither targets nor in
-any retain loss, which targeted unlearning should leave intact.
+any retain loss, which targeted unlearning should leave intact. With `eval.stranger_names`,
+`Stranger ROUGE` and `Stranger Probability`: the forget QA with the targets' names swapped for
+never-seen names (strangers.py), the score of a model that never knew the targets.
 
     python aggregate_wpu.py --eval-dir OUT/eval                       # writes OUT/eval/aggregate_stat.csv
     python aggregate_wpu.py --eval-dir D --summary S.csv --method base --split forget_2_1
@@ -66,6 +68,10 @@ def aggregate_wpu(aggregated: dict) -> dict:
     if other:  # eval.other_persons_split: non-targets that no retain loss saw
         stats = task_stats(other, is_forget=True)
         row["Other Persons ROUGE"], row["Other Persons Probability"] = stats["ROUGE"], stats["Probability"]
+    strangers = aggregated.get("eval_log_strangers.json")
+    if strangers:  # eval.stranger_names: the forget QA asked about never-seen names
+        stats = task_stats(strangers, is_forget=True)
+        row["Stranger ROUGE"], row["Stranger Probability"] = stats["ROUGE"], stats["Probability"]
     return row
 
 

@@ -23,11 +23,15 @@ from tqdm.auto import tqdm
 from data_module import load_split, require_fields
 from models import load_family, load_model, load_tokenizer, model_dir
 from prompts import question_prompt, render_chat
-from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, resolve_repo_path
+from strangers import stranger_rows
+from utils import (UserError, atomic_write_json, check_numbers, exit_cleanly_on_user_error, fingerprint, folder_fingerprint,
+                   require_writable_dir, resolve_repo_path)
 
 logger = logging.getLogger("evaluate")
 FINGERPRINT_FILE = "eval_fingerprint.json"
 OTHER_PERSONS_TASK = "eval_log_other_persons"
+STRANGERS_TASK = "eval_log_strangers"
+NUMBERS = {"ds_size": "positive integer", "batch_size": "positive integer", "generation.max_new_tokens": "positive integer"}
 
 
 @torch.no_grad()
@@ -169,6 +173,8 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
     other = eval_cfg.get("other_persons_split")
     if other:  # the forget QA of persons who are neither targets nor in any retain loss
         tasks.append({**tasks[0], "name": OTHER_PERSONS_TASK, "split_list": other, "normalize_gt": False})
+    if eval_cfg.get("stranger_names"):  # the forget QA with never-seen names: the floor of Forget ROUGE
+        tasks.append({**tasks[0], "name": STRANGERS_TASK, "normalize_gt": False, "strangers": True})
     return tasks
 
 
@@ -178,6 +184,8 @@ def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Pat
     for task in eval_tasks(eval_cfg):
         rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
         require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
+        if task.get("strangers"):
+            rows = stranger_rows(rows, task["question_key"], task["answer_key"], eval_cfg.get("seed", 42))
         logger.info("Evaluating %s on %d items", task["name"], len(rows))
         log = evaluate_task(model, tokenizer, family, rows, task, system)
         atomic_write_json(save_dir / f"{task['name']}.json", log)
@@ -206,6 +214,7 @@ def run_evaluation(eval_cfg: DictConfig, system: str | None = None) -> Path:
     if not eval_cfg.overwrite and marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted:
         logger.info("Eval logs in %s are up to date; skipping", save_dir)
         return save_dir
+    require_writable_dir(save_dir, "eval.save_dir")
     marker.unlink(missing_ok=True)
     model = load_model(family, eval_cfg.model_path)
     model.eval()
@@ -219,7 +228,9 @@ def run_evaluation(eval_cfg: DictConfig, system: str | None = None) -> Path:
 @hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
-    run_evaluation(cfg.eval if "eval" in cfg else cfg)
+    eval_cfg = cfg.eval if "eval" in cfg else cfg
+    check_numbers(eval_cfg, NUMBERS, "eval." if "eval" in cfg else "")
+    run_evaluation(eval_cfg)
 
 
 if __name__ == "__main__":

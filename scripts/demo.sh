@@ -55,6 +55,8 @@ for split in "${splits[@]}"; do
         eval_dir="$out_dir/$method/$split/eval"
         stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
                eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir")
+        # The implanted model also answers the forget QA about never-seen names: the Forget floor.
+        [[ $method == implanted ]] && stage+=(eval.stranger_names=true)
         timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
         $python aggregate_wpu.py --eval-dir "$eval_dir"
         if [[ $method == implanted ]]; then  # attacks on the model before unlearning, for reference
