@@ -28,13 +28,22 @@ from forget_data import ForgetContext, UnlearnCollator, attach_retain, attach_re
 from methods import get_method
 from models import load_family, load_model, load_tokenizer, model_dir
 from run_record import write_run_record
+from teacher import NUMBERS as TEACHER_NUMBERS
 from teacher import artifact_path, build_command, check_method_flags, expected_meta, load_targets, substitutes_for
 from teacher_artifact import load_artifact, read_meta
-from utils import UserError, atomic_write_json, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, set_seed
+from utils import (UserError, atomic_write_json, check_numbers, exit_cleanly_on_user_error, fingerprint, folder_fingerprint,
+                   require_writable_dir, set_seed)
 
 logger = logging.getLogger("forget")
 DONE_MARKER = "forget_done.json"
 RUN_FINGERPRINT = "run_fingerprint.json"
+TRAINER_STATE = "trainer_state.json"  # the file the Trainer writes last into a checkpoint
+NUMBERS = {**TEACHER_NUMBERS, "lr": "positive number", "num_epochs": "positive number", "weight_decay": "non-negative number",
+           "retain_strength": "non-negative number", "beta": "positive number", "batch_size": "positive integer",
+           "chunk_batch_size": "positive integer", "gradient_accumulation_steps": "positive integer",
+           "docs_per_step": "positive integer or null", "max_length": "positive integer",
+           "save_steps": "positive integer or null", "save_total_limit": "positive integer or null",
+           "LoRA.r": "non-negative integer"}
 
 
 def world_size() -> int:
@@ -50,9 +59,9 @@ def read_teacher(cfg: DictConfig, config_name: str):
     check_method_flags(cfg)
     path = artifact_path(cfg)
     command = build_command(cfg, config_name)
+    targets = load_targets(cfg)  # a bad split or data file is reported as such, not as a missing teacher
     if not path.is_file():
         raise UserError(f"No teacher artifact at {path}. Build it first: {command}")
-    targets = load_targets(cfg)
     wanted = expected_meta(cfg, targets, substitutes_for(cfg, targets))
     found = read_meta(path)
     if found is None:
@@ -118,6 +127,22 @@ def run_fingerprint(cfg: DictConfig) -> str:
     return fingerprint(settings, folder_fingerprint(model_dir(family, cfg.model_path)), world_size())
 
 
+def last_complete_checkpoint(save_dir: Path) -> str | None:
+    """The newest checkpoint the Trainer finished writing. It writes trainer_state.json last, so a
+    checkpoint without a readable one was cut off by a kill while saving: it is removed, and the
+    run resumes from the one before it."""
+    checkpoints = [p for p in save_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(checkpoints, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        try:
+            json.loads((checkpoint / TRAINER_STATE).read_text())
+            return str(checkpoint)
+        except (OSError, ValueError):
+            if is_main_process():
+                logger.info("Removing %s: the run was killed while saving it", checkpoint)
+                shutil.rmtree(checkpoint)
+    return None
+
+
 def prepare_save_dir(save_dir: Path, wanted: str) -> str | None:
     """Returns the checkpoint to resume from; refuses checkpoints made by another config."""
     marker = save_dir / RUN_FINGERPRINT
@@ -128,7 +153,7 @@ def prepare_save_dir(save_dir: Path, wanted: str) -> str | None:
                             f"use another save_dir or delete it (overwrite_dir=true).")
     if is_main_process():
         atomic_write_json(marker, {"fingerprint": wanted})
-    return last
+    return last_complete_checkpoint(save_dir) if last else None
 
 
 def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | None) -> dict:
@@ -206,6 +231,7 @@ def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    check_numbers(cfg, NUMBERS)
     set_seed(cfg.seed)
     get_method(cfg.forget_loss)  # unknown names fail before anything is loaded
     if cfg.retain_loss not in ("ce", "kl"):
@@ -216,6 +242,7 @@ def main(cfg: DictConfig) -> None:
     if done.is_file() and json.loads(done.read_text()).get("fingerprint") == wanted and not cfg.overwrite_dir:
         logger.info("%s is complete for this configuration; skipping", save_dir)
         return
+    require_writable_dir(save_dir, "save_dir_root (or save_dir)")
     if cfg.overwrite_dir and save_dir.exists() and is_main_process():
         shutil.rmtree(save_dir)
     done.unlink(missing_ok=True)

@@ -29,10 +29,13 @@ from names import find_mentions, name_variants
 from sharding import finish_processes, gather_on_main, in_target_order, rank_and_world, share_of, start_processes
 from substitutes import generated_names, load_name_map, names_from_map
 from teacher_artifact import FORMAT_VERSION, TargetChunk, artifact_name, read_meta, save_artifact
-from utils import UserError, exit_cleanly_on_user_error, fingerprint, folder_fingerprint, resolve_repo_path
+from utils import (UserError, check_numbers, exit_cleanly_on_user_error, fingerprint, folder_fingerprint,
+                   require_writable_dir, resolve_repo_path)
 
 logger = logging.getLogger("teacher")
 CODE_VERSION = 1  # bump when the teacher computation changes, so old artifacts read as stale
+NUMBERS = {"seed": "non-negative integer", "teacher.N": "positive integer", "teacher.top_k": "positive integer",
+           "teacher.micro_batch": "positive integer", "teacher.whp_chunk_tokens": "positive integer"}
 
 
 @dataclass
@@ -213,6 +216,7 @@ def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool
 @hydra.main(version_base="1.3", config_path="config", config_name="forget_mini")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
+    check_numbers(cfg, NUMBERS)
     torch.manual_seed(cfg.seed)
     check_method_flags(cfg)
     path = artifact_path(cfg)
@@ -222,6 +226,7 @@ def main(cfg: DictConfig) -> None:
     if read_meta(path) == meta:
         logger.info("Teacher artifact %s is up to date; skipping", path)
         return
+    require_writable_dir(path.parent, "save_dir_root")
     check_mentions(targets)
     rank, world = rank_and_world()
     start_processes()

@@ -62,6 +62,40 @@ def atomic_write_csv(path: str | Path, frame) -> None:
     atomic_write_text(path, frame.to_csv(index=False))
 
 
+def check_numbers(cfg, rules: dict[str, str], prefix: str = "") -> None:
+    """Refuse a setting of the wrong type or range with one line naming it. The configs are plain
+    YAML, so Hydra passes `lr=abc` or `num_epochs=-1` through unchecked; they would otherwise fail
+    deep inside a stage, or (num_epochs=-1) quietly run one step.
+
+    rules: dotted key -> "positive number" | "non-negative number" | "positive integer" |
+    "non-negative integer", optionally followed by " or null". Keys a config lacks are skipped.
+    """
+    import math
+
+    from omegaconf import OmegaConf
+
+    absent = object()
+    for key, rule in rules.items():
+        value = OmegaConf.select(cfg, key, default=absent)
+        if value is absent or (value is None and rule.endswith(" or null")):
+            continue
+        kind = int if "integer" in rule else (int, float)
+        valid = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+        if not valid or not (value > 0 if rule.startswith("positive") else value >= 0):
+            raise UserError(f"{prefix}{key}={value} is not a {rule}; set {prefix}{key} to one "
+                            f"(on the command line or in the config).")
+
+
+def require_writable_dir(folder: str | Path, setting: str) -> None:
+    """Create `folder` and check a file can be written in it, so a read-only or impossible output
+    path is refused before any work, with the setting to change."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise UserError(f"Cannot write to {folder} ({err.strerror or err}); set {setting} to a writable folder.") from None
+
+
 def fingerprint(*parts) -> str:
     """Stable short hash of JSON-serialisable parts (configs, file stats, versions)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
