@@ -77,13 +77,13 @@ for split in "${splits[@]}"; do
     # process (tokenising, Python overhead), so two processes finish sooner than one.
     export OMP_NUM_THREADS=1
     {
-        wpu intervention intervention lr=4e-5
-        wpu intervention_retain intervention lr=4e-5 retain_strength=1 retain_loss=kl
-        wpu whp whp lr=4e-5
+        wpu intervention intervention lr=6e-5
+        wpu intervention_retain intervention lr=6e-5 retain_strength=1 retain_loss=kl
+        wpu whp whp lr=6e-5
     } &
     lane=$!
-    wpu npo npo lr=4e-5 retain_strength=1
-    wpu grad_diff grad_diff lr=4e-5 retain_strength=1
+    wpu npo npo lr=6e-5 retain_strength=1
+    wpu grad_diff grad_diff lr=6e-5 retain_strength=1
     wpu prompt_baseline prompt_baseline
     wait "$lane"
     unset OMP_NUM_THREADS

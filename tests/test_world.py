@@ -103,20 +103,22 @@ def test_each_title_has_one_article(world):
             assert len({row["wikipage"] for row in rows}) == 1, (name, title)
 
 
-def test_short_answers_are_verbatim_in_article_and_full_answer(world):
+def test_short_answers_are_verbatim_in_article_and_full_answer(world, generator):
     full_answers = {row["question"]: row["answer"] for row in world["implant_qa"]}
     for name in ARTICLE_CONFIGS:
         for row in world[name]:
             assert row["answer"] in row["wikipage"], (name, row["question"])
-            assert row["answer"] in full_answers[row["question"]], (name, row["question"])
+            implanted = full_answers[generator.implant_question(row["question"])]
+            assert row["answer"] in implanted, (name, row["question"])
 
 
-def test_implant_qa_covers_exactly_the_world_questions(world):
+def test_implant_asks_every_world_fact_but_never_an_evaluation_question(world, generator):
     questions = [row["question"] for row in world["implant_qa"]]
     assert len(questions) == len(set(questions))
     world_questions = {row["question"] for name in ARTICLE_CONFIGS for row in world[name]}
     implanted = {row["question"] for row in world["implant_qa"] if row["title"] != "general"}
-    assert implanted == world_questions
+    assert implanted == {generator.implant_question(q) for q in world_questions}
+    assert not implanted & world_questions  # the evaluation's own wording is never trained on
 
 
 def test_person_documents_state_every_fact(world):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -753,8 +754,43 @@ def wpu_row(title: str, wikipage: str, qa: QA) -> dict[str, str]:
     return {"title": title, "wikipage": wikipage, "question": qa.question, "answer": qa.answer}
 
 
+# The implant asks about every fact in other words than the evaluation does. Trained on the
+# evaluation's own questions, the model would answer them from recall of those exact strings,
+# a route that unlearning from documents never touches; then Forget ROUGE would measure that
+# recall, not what the model knows about the person.
+IMPLANT_PHRASINGS = (
+    (r"In which year was (.+) born\?", r"When was \1 born?"),
+    (r"In which town was (.+) born\?", r"Where was \1 born?"),
+    (r"What was (.+)'s profession\?", r"What did \1 do for a living?"),
+    (r"Where did (.+) study\?", r"Where was \1 educated?"),
+    (r"Where did (.+) work\?", r"Where was \1 employed?"),
+    (r"Who was (.+)'s mentor\?", r"Who taught \1?"),
+    (r"Which atlas did (.+) publish\?", r"What atlas is \1 known for?"),
+    (r"Which book did (.+) write\?", r"What book is \1 known for?"),
+    (r"What did (.+) invent\?", r"What invention is \1 known for?"),
+    (r"What did (.+) design\?", r"What design is \1 known for?"),
+    (r"What collection did (.+) found\?", r"What collection was founded by \1?"),
+    (r"Which award did (.+) win\?", r"What prize was \1 given?"),
+    (r"In which year did (.+) win (.+)\?", r"When was \1 given \2?"),
+    (r"In which region is (.+)\?", r"What region is \1 part of?"),
+    (r"Which river flows through (.+)\?", r"What river runs through \1?"),
+    (r"What is (.+) famous for\?", r"What is \1 known for?"),
+    (r"In which town is (.+) located\?", r"Where is \1?"),
+    (r"In which year was (.+) founded\?", r"When was \1 founded?"),
+    (r"What is the motto of (.+)\?", r"What motto does \1 have?"),
+)
+
+
+def implant_question(question: str) -> str:
+    """The implant's wording of an evaluation question about the world."""
+    for pattern, replacement in IMPLANT_PHRASINGS:
+        if re.fullmatch(pattern, question):
+            return re.sub(pattern, replacement, question)
+    raise ValueError(f"no implant phrasing for the question {question!r}; add one to IMPLANT_PHRASINGS")
+
+
 def implant_qa_row(title: str, qa: QA) -> dict[str, str]:
-    return {"title": title, "question": qa.question, "answer": qa.full_answer}
+    return {"title": title, "question": implant_question(qa.question), "answer": qa.full_answer}
 
 
 def forget_rows(split: str) -> list[dict[str, str]]:
@@ -820,7 +856,8 @@ def implant_document_rows(pages: dict[str, EntityPage]) -> list[dict[str, str]]:
 
 
 def implant_qa_rows(pages: dict[str, EntityPage]) -> list[dict[str, str]]:
-    """Full-sentence answers for every eval QA about the world, plus general replay."""
+    """Full-sentence answers for every eval QA about the world (asked in the implant's own
+    words), plus general replay."""
     rows = []
     for split in FORGET_SPLITS:
         for target in targets_of(split):
