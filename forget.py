@@ -204,6 +204,21 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
     return {**plan, "train_seconds": round(seconds, 1), "losses": losses, "final_loss": losses[-1] if losses else None}
 
 
+RESUME_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "rng_state*.pth")
+
+
+def drop_resume_state(save_dir: Path) -> None:
+    """A finished run never resumes, so its checkpoints' optimizer states (twice the weights in
+    fp32) are deleted; the checkpoint weights stay for per-checkpoint evaluation."""
+    freed = 0
+    for pattern in RESUME_ONLY_FILES:
+        for path in save_dir.glob(f"checkpoint-*/{pattern}"):
+            freed += path.stat().st_size
+            path.unlink()
+    if freed:
+        logger.info("Removed optimizer states from the finished run's checkpoints (%.0f MB)", freed / 2**20)
+
+
 def has_questions(cfg: DictConfig) -> bool:
     """Documents alone are enough to unlearn; QA rows are what evaluation scores."""
     from data_module import load_split
@@ -257,6 +272,7 @@ def main(cfg: DictConfig) -> None:
         elif cfg.eval_after_training:
             logger.info("The forget split '%s' has no QA rows (question/answer): no evaluation", cfg.split)
         atomic_write_json(done, {"fingerprint": wanted, **stats})
+        drop_resume_state(save_dir)
         logger.info("Unlearned model saved to %s (%d steps, %.0f s, final loss %s)", save_dir, stats["max_steps"],
                     stats["train_seconds"], stats["final_loss"])
 

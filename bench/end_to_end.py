@@ -39,7 +39,7 @@ def run_stages(split: str, out: Path, implant_dir: Path, log: Path) -> None:
           f"eval.save_dir={eval_dir}", f"eval_dir={eval_dir}")
     subprocess.run(["bash", "scripts/wpu.sh", "-c", "forget_mini.yaml", "-f", "intervention", "-l", "intervention",
                     "-s", str(out), "-p", split, "-o", OTHER[split], "-n", "10", "-g", "", "--",
-                    f"model_path={implant_dir}", "lr=4e-5"], cwd=REPO, env=env, check=True)
+                    f"model_path={implant_dir}", "lr=6e-5"], cwd=REPO, env=env, check=True)
 
 
 def write_report(rows: list[dict], out: Path, split: str, implant_dir: Path) -> None:

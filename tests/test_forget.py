@@ -204,3 +204,6 @@ def test_wpu_run_is_evaluated_into_its_last_checkpoint(tmp_path):
     for name in ("eval_log_forget.json", "eval_log_hard_retain.json", "eval_log_general_retain.json",
                  "eval_log_aggregated.json", "aggregate_stat.csv"):
         assert (checkpoint / name).is_file(), name
+    # A finished run keeps its checkpoint weights but not the optimizer state, which only resuming uses.
+    assert (checkpoint / "model.safetensors").is_file()
+    assert not list(checkpoint.glob("optimizer.pt")) and not list(checkpoint.glob("rng_state*.pth"))
