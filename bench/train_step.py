@@ -56,20 +56,23 @@ def teacher_batch(family, tokenizer, model, n_chunks: int = 4) -> dict:
     return UnlearnCollator(tokenizer.pad_token_id)(items)["forget"]
 
 
-def time_steps(model, loss_fn) -> float:
+def time_steps(model, loss_fns: dict) -> dict[str, float]:
+    """Mean seconds of a full step (forward, loss, backward, AdamW) for each loss. The losses take
+    turns, step by step, so both see the same machine load; each has its own optimizer."""
     import torch
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    timings = []
+    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-5) for name in loss_fns}
+    timings = {name: [] for name in loss_fns}
     for repeat in range(REPEATS + 1):
-        started = time.perf_counter()
-        loss = loss_fn(model)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if repeat:  # the first step warms up allocations
-            timings.append(time.perf_counter() - started)
-    return sum(timings) / len(timings)
+        for name, loss_fn in loss_fns.items():
+            started = time.perf_counter()
+            loss = loss_fn(model)
+            loss.backward()
+            optimizers[name].step()
+            optimizers[name].zero_grad()
+            if repeat:  # the first round warms up allocations
+                timings[name].append(time.perf_counter() - started)
+    return {name: sum(values) / len(values) for name, values in timings.items()}
 
 
 def step_times(model_path) -> dict:
@@ -85,8 +88,11 @@ def step_times(model_path) -> dict:
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     model.train()
     method = Intervention()
-    intervention = time_steps(model, lambda m: method.forget_loss(m, batch))
-    sft = time_steps(model, lambda m: mean_token_nll(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels))
+    seconds = time_steps(model, {
+        "intervention": lambda m: method.forget_loss(m, batch),
+        "sft": lambda m: mean_token_nll(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels),
+    })
+    intervention, sft = seconds["intervention"], seconds["sft"]
     tokens = int(batch["attention_mask"].sum())
     return {"intervention_s": intervention, "sft_s": sft, "ratio": intervention / sft, "batch_tokens": tokens,
             "chunks": len(batch["input_ids"])}
@@ -143,7 +149,7 @@ def npo_peak(model_path, reference: str) -> dict:
         method.prepare(model, items, ctx)
         batch = UnlearnCollator(tokenizer.pad_token_id)(items[:1])["forget"]
         model.train()
-        seconds = time_steps(model, lambda m: method.forget_loss(m, batch))
+        seconds = time_steps(model, {"npo": lambda m: method.forget_loss(m, batch)})["npo"]
     return {"reference": reference, "peak_rss_mb": round(sampler.peak, 1), "after_load_mb": round(loaded, 1),
             "step_s": round(seconds, 2)}
 
@@ -165,7 +171,7 @@ def main() -> None:
         npo.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
     lines = ["## Training: unlearning step vs plain fine-tuning step; NPO's memory", "",
              f"Model: {describe_model(model_path)}; {os.cpu_count()} CPU cores, fp32; "
-             f"mean of {REPEATS} steps after one warm-up step.", "",
+             f"mean of {REPEATS} steps after one warm-up step, the two kinds of step taking turns.", "",
              f"Same batch ({steps['chunks']} teacher chunks, {steps['batch_tokens']} tokens):", "",
              "| step | seconds | ratio to SFT |", "|---|---|---|",
              f"| intervention (compact KL) | {steps['intervention_s']:.3f} | {steps['ratio']:.2f}x |",
