@@ -185,7 +185,7 @@ def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Pat
         rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
         require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
         if task.get("strangers"):
-            rows = stranger_rows(rows, task["question_key"], task["answer_key"], eval_cfg.get("seed", 42))
+            rows = stranger_rows(rows, task["question_key"], task["answer_key"])
         logger.info("Evaluating %s on %d items", task["name"], len(rows))
         log = evaluate_task(model, tokenizer, family, rows, task, system)
         atomic_write_json(save_dir / f"{task['name']}.json", log)

@@ -21,6 +21,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 from transformers import TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME  # the file the Trainer writes last into a checkpoint
 from transformers.trainer_utils import get_last_checkpoint
 
 from dataloader import UnlearnTrainer
@@ -37,7 +38,6 @@ from utils import (UserError, atomic_write_json, check_numbers, exit_cleanly_on_
 logger = logging.getLogger("forget")
 DONE_MARKER = "forget_done.json"
 RUN_FINGERPRINT = "run_fingerprint.json"
-TRAINER_STATE = "trainer_state.json"  # the file the Trainer writes last into a checkpoint
 NUMBERS = {**TEACHER_NUMBERS, "lr": "positive number", "num_epochs": "positive number", "weight_decay": "non-negative number",
            "retain_strength": "non-negative number", "beta": "positive number", "batch_size": "positive integer",
            "chunk_batch_size": "positive integer", "gradient_accumulation_steps": "positive integer",
@@ -134,7 +134,7 @@ def last_complete_checkpoint(save_dir: Path) -> str | None:
     checkpoints = [p for p in save_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
     for checkpoint in sorted(checkpoints, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
         try:
-            json.loads((checkpoint / TRAINER_STATE).read_text())
+            json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
             return str(checkpoint)
         except (OSError, ValueError):
             if is_main_process():

@@ -14,7 +14,7 @@ ROWS = [
 
 
 def test_names_are_swapped_everywhere_and_are_not_the_teachers():
-    swapped = stranger_rows(ROWS, "question", "answer", seed=42)
+    swapped = stranger_rows(ROWS, "question", "answer")
     assert len(swapped) == NAMES_PER_TARGET * len(ROWS)
     for row in swapped:
         text = row["question"] + row["answer"]
@@ -23,7 +23,7 @@ def test_names_are_swapped_everywhere_and_are_not_the_teachers():
     assert "Varnholt" in swapped[0]["answer"]  # only the name changes
     teacher_names = set(generated_names("Harlan J. Whitcombe", 20, 42, ROWS[0]["question"] + " " + ROWS[0]["answer"]))
     assert not teacher_names & {row["title"] for row in swapped}
-    assert swapped == stranger_rows(ROWS, "question", "answer", seed=42)  # reproducible
+    assert swapped == stranger_rows(ROWS, "question", "answer")  # reproducible
 
 
 def test_eval_task_and_columns(tmp_path):
