@@ -47,8 +47,8 @@ other_split_of() {  # the embedded world has two forget splits; each is the othe
 }
 
 timed "implant (finetune.py)" $python finetune.py --config-name=finetune_mini.yaml save_dir="$implant_dir"
-for split in "${splits[@]}"; do
-    other=$(other_split_of "$split")
+reference_evals() {  # base and implanted model on $split (and attacks on the implanted one)
+    local method model_path eval_dir stage
     for method in base implanted; do
         model_path=null
         [[ $method == implanted ]] && model_path="$implant_dir"
@@ -66,15 +66,22 @@ for split in "${splits[@]}"; do
         $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" \
             --method "$method" --split "$split"
     done
-    wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipeline
-        local label="$1" method="$2"
-        shift 2
-        timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
-            -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "$@" 2>&1 |
-            grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
-    }
+}
+
+wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipeline on $split
+    local label="$1" method="$2"
+    shift 2
+    timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
+        -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "$@" 2>&1 |
+        grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
+}
+
+for split in "${splits[@]}"; do
+    other=$(other_split_of "$split")
     # Two lanes side by side, one core each: small models leave a 2-core CPU half idle in one
-    # process (tokenising, Python overhead), so two processes finish sooner than one.
+    # process (tokenising, Python overhead), so two processes finish sooner than one. The lanes
+    # are balanced by measured cost: three teacher methods against the reference evaluations
+    # plus the three methods without a teacher.
     export OMP_NUM_THREADS=1
     {
         wpu intervention intervention lr=6e-5
@@ -82,6 +89,7 @@ for split in "${splits[@]}"; do
         wpu whp whp lr=6e-5
     } &
     lane=$!
+    reference_evals
     wpu npo npo lr=6e-5 retain_strength=1
     wpu grad_diff grad_diff lr=6e-5 retain_strength=1
     wpu prompt_baseline prompt_baseline
