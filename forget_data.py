@@ -8,9 +8,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from compact import compact_rows, pad_rows
 from data_module import PaddingCollator, encode_document, encode_with_labels, load_split, require_fields, unique_documents
 from models import Family
 from prompts import render_chat
@@ -30,8 +32,9 @@ def teacher_items(ctx: ForgetContext) -> list[dict]:
     items = []
     for chunk in ctx.teacher_chunks or []:
         t = chunk.teacher
-        items.append({"input_ids": t.input_ids, "positions": t.positions.tolist(), "topk_ids": t.topk_ids.tolist(),
-                      "topk_probs": t.topk_probs.tolist(), "residual": t.residual.tolist(), "doc": chunk.key})
+        # Teacher rows stay numpy arrays: a flat row may keep thousands of tokens.
+        items.append({"input_ids": t.input_ids, "positions": t.positions.tolist(), "topk_ids": t.topk_ids,
+                      "topk_probs": t.topk_probs, "residual": t.residual.tolist(), "doc": chunk.key})
     if not items:
         raise UserError("The teacher artifact holds no chunks; rebuild it with teacher.py.")
     return items
@@ -127,8 +130,8 @@ def _retain_eval_questions(ctx: ForgetContext) -> set[str]:
 
 
 @torch.no_grad()
-def attach_retain_references(model, retain: list[dict], top_k: int) -> None:
-    """For retain_loss=kl: store the original model's next-token distribution (top-k + residual)
+def attach_retain_references(model, retain: list[dict], top_k: int, min_gain: float) -> None:
+    """For retain_loss=kl: store the original model's next-token distribution (compact.py)
     at every trained position of each retain text, so training pulls the student back to it
     without a second model in memory."""
     for item in retain:
@@ -136,11 +139,9 @@ def attach_retain_references(model, retain: list[dict], top_k: int) -> None:
         trained = torch.tensor(item["labels"][1:]) != -100
         positions = trained.nonzero().squeeze(-1)
         probs = torch.softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)[positions.to(model.device)]
-        top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+        top_ids, top_probs, residual, _ = compact_rows(probs.cpu(), top_k, min_gain)
         item["positions"] = positions.tolist()
-        item["topk_ids"] = top.indices.cpu().tolist()
-        item["topk_probs"] = top.values.cpu().tolist()
-        item["residual"] = (1 - top.values.sum(-1)).clamp(min=0).cpu().tolist()
+        item["topk_ids"], item["topk_probs"], item["residual"] = top_ids, top_probs, residual.tolist()
 
 
 def attach_retain(items: list[dict], retain: list[dict], seed: int) -> None:
@@ -157,6 +158,19 @@ def _pad(sequences: list[list], value, width: int | None = None) -> torch.Tensor
     return torch.tensor([list(s) + [value] * (width - len(s)) for s in sequences])
 
 
+def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, P, K) ids and probabilities. Items keep different numbers of tokens per row: every row
+    is widened the neutral way (compact.pad_rows); padded positions are masked by position_mask."""
+    rows = [(np.asarray(i["topk_ids"]), np.asarray(i["topk_probs"], dtype=np.float32)) for i in items]
+    width, length = max(ids.shape[-1] for ids, _ in rows), max(len(ids) for ids, _ in rows)
+    all_ids = np.zeros((len(rows), length, width), dtype=np.int64)
+    all_probs = np.zeros((len(rows), length, width), dtype=np.float32)
+    for index, (ids, probs) in enumerate(rows):
+        ids, probs = pad_rows(ids, probs, width)
+        all_ids[index, :len(ids)], all_probs[index, :len(probs)] = ids, probs
+    return torch.from_numpy(all_ids), torch.from_numpy(all_probs)
+
+
 class UnlearnCollator:
     """Dynamic padding of forget items (and their retain items) into one batch dict."""
 
@@ -168,11 +182,9 @@ class UnlearnCollator:
         if "reference_nll" in items[0]:
             batch["reference_nll"] = torch.tensor([i["reference_nll"] for i in items])
         if "positions" in items[0]:  # target distributions (teacher chunks, KL retain references)
-            k = len(items[0]["topk_ids"][0])
             batch["positions"] = _pad([i["positions"] for i in items], 0)
             batch["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
-            batch["topk_ids"] = _pad([i["topk_ids"] for i in items], [0] * k)
-            batch["topk_probs"] = _pad([i["topk_probs"] for i in items], [0.0] * k)
+            batch["topk_ids"], batch["topk_probs"] = _pad_target_rows(items)
             batch["residual"] = _pad([i["residual"] for i in items], 0.0)
         return batch
 

@@ -4,7 +4,7 @@ For each of N substitute names the target's name is swapped in the chunk (and in
 counterfactual prompt), the model reads the N edited texts, and its next-token distributions
 are aligned back to the original tokens. Where a teacher predicts the substitute's name, that
 probability is moved back onto the real name. The N aligned distributions are averaged and kept
-in compact form (top-k ids and probabilities plus the residual mass).
+in compact form (compact.py: the top tokens needed to stay within a KL bound, plus the residual).
 
 Alignment is exact, not a diff: we made the edits ourselves, so every original character
 outside a name maps to a known edited character. An original token is aligned when the edited
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from compact import compact_rows
 from names import Edit, Mention, find_mentions, replace_mentions
 from prompts import question_prompt
 
@@ -32,9 +33,10 @@ class ChunkTeacher:
     text: str  # the chunk text (without prompt)
     input_ids: list[int]  # what the student reads: prompt (if any) + chunk
     positions: np.ndarray  # int32 (P,): position t is trained to predict token t+1
-    topk_ids: np.ndarray  # int32 (P, K)
-    topk_probs: np.ndarray  # float32 (P, K)
-    residual: np.ndarray  # float32 (P,): teacher mass outside the top-k
+    topk_ids: np.ndarray  # int32 (P, K): kept token ids, rows padded with their first id
+    topk_probs: np.ndarray  # float32 (P, K): their probabilities, padding 0
+    residual: np.ndarray  # float32 (P,): teacher mass outside the kept tokens
+    kept: np.ndarray  # int32 (P,): how many of the K columns each row really keeps
 
 
 @dataclass
@@ -159,7 +161,8 @@ class TeacherSettings:
     change_name_back: bool = True
     whp_baseline: bool = False
     drop_non_ascii: bool = False  # WPU: pronunciations and foreign-script spans are not trained
-    top_k: int = 32
+    top_k: int = 8192  # most tokens kept per position
+    min_gain: float = 3e-6  # store a token while it lowers KL(full || stored) this much; 0 = keep top_k
     micro_batch: int = 4
 
 
@@ -199,11 +202,23 @@ def _prompt(family, tokenizer, name: str, context: str | None, use_prompt: bool)
 def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, variants: list[str],
                         substitutes: list[str], settings: TeacherSettings, context: str | None = None,
                         works: dict[str, list[str]] | None = None) -> ChunkTeacher | None:
-    """Averaged, name-corrected teacher distributions for one chunk; None if nothing is trainable.
+    """Averaged, name-corrected teacher distributions for one chunk, compacted; None if nothing is trainable.
 
     `context` (TOFU) is the question the chunk answers; its names are swapped too. `works` maps
     a work title to its alternatives, the i-th one used with the i-th substitute.
     """
+    rows = chunk_teacher_rows(model, tokenizer, family, chunk, title, variants, substitutes, settings, context, works)
+    if rows is None:
+        return None
+    input_ids, positions, averaged = rows
+    ids, probs, residual, kept = compact_rows(averaged, settings.top_k, settings.min_gain)
+    return ChunkTeacher(chunk, input_ids, np.asarray(positions, dtype=np.int32), ids, probs, residual, kept)
+
+
+def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variants: list[str],
+                       substitutes: list[str], settings: TeacherSettings, context: str | None = None,
+                       works: dict[str, list[str]] | None = None) -> tuple[list[int], list[int], torch.Tensor] | None:
+    """The student's token ids, the trained positions and the full teacher rows (P, V) before compaction."""
     works = works or {}
     mentions = find_mentions(chunk, variants, list(works))
     context_mentions = find_mentions(context, variants, list(works)) if context is not None else []
@@ -234,7 +249,7 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
     if first_appearance:
         positions, averaged = _add_name_teacher(model, tokenizer, family, student, name_mentions[0], substitutes,
                                                 settings, positions, averaged)
-    return _compact(chunk, student.ids, positions, averaged, settings.top_k)
+    return list(student.ids), positions, averaged
 
 
 def _add_name_teacher(model, tokenizer, family, student, mention, substitutes, settings, positions, averaged):
@@ -318,12 +333,3 @@ def _majority_move(total, substitute_mass, title_targets, anchor_rows: set[int])
                 moved = max(mass[row, column].item() - MOVE_FLOOR, 0.0)
                 total[row, token] -= moved
                 total[row, target] += moved
-
-
-def _compact(chunk, input_ids, positions, probs: torch.Tensor, top_k: int) -> ChunkTeacher:
-    k = min(top_k, probs.shape[-1])
-    top = torch.topk(probs, k, dim=-1)
-    residual = (1.0 - top.values.sum(-1)).clamp(min=0.0)
-    return ChunkTeacher(chunk, list(input_ids), np.asarray(positions, dtype=np.int32),
-                        top.indices.numpy().astype(np.int32), top.values.numpy().astype(np.float32),
-                        residual.numpy().astype(np.float32))

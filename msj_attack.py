@@ -244,7 +244,7 @@ def main(cfg: DictConfig) -> None:
         add_columns(eval_dir, {"MSJ attack ROUGE": json.loads(output.read_text())["RougeL"]})
         return
 
-    from evaluate_util import generate_answers
+    from greedy import shared_prefix_answers
     from models import load_tokenizer
 
     # Prompts first: a question that does not fit is refused before the model is loaded.
@@ -254,7 +254,8 @@ def main(cfg: DictConfig) -> None:
     logger.info("shots used per question (of %d available, budget %d tokens): min %d, mean %.1f, max %d",
                 len(shots), budget, min(used), float(np.mean(used)), max(used))
     model, tokenizer = models.get(model_path)
-    generations = generate_answers(model, tokenizer, prompts, cfg.msj.max_new_tokens, cfg.msj.batch_size)
+    # Every question follows the same shots (when they all fit): the shots are read once.
+    generations = shared_prefix_answers(model, tokenizer, prompts, cfg.msj.max_new_tokens, cfg.msj.batch_size)
     score_and_write(output, COLUMN, rows, generations, wanted, extra={"num_shots": used})
     logger.info("MSJ attack done in %.0f s", time.time() - started)
 

@@ -39,6 +39,7 @@ from aggregate_wpu import add_columns
 from attack_common import (attack_fingerprint, attacked_model_path, forget_qa, is_up_to_date, run_eval_dir,
                            score_and_write, system_prompt)
 from evaluate_util import rouge_recalls
+from greedy import continue_greedily, stop_ids
 from prompts import split_at_assistant_turn
 from utils import UserError, exit_cleanly_on_user_error, set_seed
 
@@ -83,6 +84,7 @@ class Batch:
     attention_mask: torch.Tensor  # 1 on real positions, 0 on padding
     position_ids: torch.Tensor    # real tokens counted from 0, so padding shifts nothing
     labels: torch.Tensor          # target token ids, IGNORE elsewhere
+    attack_start: int | None = None  # column where the attack begins in every row (None: rows differ)
 
 
 @dataclass
@@ -94,7 +96,7 @@ class Restart:
 
 
 def check_settings(settings: DictConfig) -> None:
-    for key in ("num_tokens", "epochs", "restarts", "batch_size", "max_new_tokens"):
+    for key in ("num_tokens", "epochs", "restarts", "batch_size", "generate_batch_size", "max_new_tokens"):
         if int(settings[key]) < 1:
             raise UserError(f"soft_embed.{key} must be at least 1, not {settings[key]}.")
 
@@ -139,8 +141,11 @@ def build_batch(model, attack: torch.Tensor, items: list[AttackItem], targets: l
         masks.append([0] * left + [1] * (length + len(target)) + [0] * right)
         labels.append([IGNORE] * (left + length) + target + [IGNORE] * right)
     mask = torch.tensor(masks, device=device)
+    # Headers are the same template text, so the attack usually starts in one column for all rows.
+    starts = {prompt_width - len(attack) - len(item.header_ids) for item in items}
     return Batch(torch.stack(rows), mask, (mask.cumsum(-1) - 1).clamp(min=0),
-                 torch.tensor(labels, dtype=torch.long, device=device))
+                 torch.tensor(labels, dtype=torch.long, device=device),
+                 starts.pop() if len(starts) == 1 else None)
 
 
 def target_loss(model, batch: Batch) -> torch.Tensor:
@@ -149,9 +154,20 @@ def target_loss(model, batch: Batch) -> torch.Tensor:
     # skipping the vocabulary projection of the prompt saves a good share of the step.
     width = int((batch.labels != IGNORE).sum(-1).max()) if (batch.labels != IGNORE).any() else 0
     keep = max(width + 1, 2)
-    # use_cache=False: a training forward must not build a KV cache, whatever model.config says.
-    logits = model(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                   use_cache=False, logits_to_keep=keep).logits
+    split = batch.attack_start
+    if split:
+        # Nothing before the attack depends on it: read that part once without building a graph,
+        # and run forward and backward only over [attack][header][target].
+        with torch.no_grad():
+            before = model(inputs_embeds=batch.embeds[:, :split], attention_mask=batch.attention_mask[:, :split],
+                           position_ids=batch.position_ids[:, :split], use_cache=True).past_key_values
+        logits = model(inputs_embeds=batch.embeds[:, split:], attention_mask=batch.attention_mask,
+                       position_ids=batch.position_ids[:, split:], past_key_values=before, use_cache=True,
+                       logits_to_keep=keep).logits
+    else:
+        # use_cache=False: a training forward must not build a KV cache, whatever model.config says.
+        logits = model(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                       use_cache=False, logits_to_keep=keep).logits
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch.labels[:, -(keep - 1):].flatten(),
                            ignore_index=IGNORE)
 
@@ -202,41 +218,19 @@ def train_attack(model, tokenizer, items: list[AttackItem], settings: DictConfig
     return attack.detach(), losses
 
 
-def stop_ids(model, tokenizer) -> set[int]:
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return {i for i in ids if i is not None}
-
-
 @torch.no_grad()
 def greedy_answers(model, tokenizer, attack: torch.Tensor, items: list[AttackItem], max_new_tokens: int,
                    batch_size: int) -> list[str]:
     """Greedy answers with the attack in place: the prompt embeddings once, then one token at a time
     from the KV cache, positions continuing each row's own count (left padding changes nothing)."""
-    embedding = model.get_input_embeddings()
     stops = stop_ids(model, tokenizer)
-    stop_tensor = torch.tensor(sorted(stops), device=embedding.weight.device)
     answers = []
     for start in range(0, len(items), batch_size):
         batch = build_batch(model, attack, items[start:start + batch_size])
-        mask, positions = batch.attention_mask, batch.position_ids[:, -1:]
-        output = model(inputs_embeds=batch.embeds, attention_mask=mask, position_ids=batch.position_ids, use_cache=True)
-        generated = []
-        done = torch.zeros(len(mask), dtype=torch.bool, device=mask.device)
-        for step in range(max_new_tokens):
-            token = output.logits[:, -1].argmax(-1)
-            generated.append(token)
-            done |= torch.isin(token, stop_tensor)
-            if done.all() or step + 1 == max_new_tokens:
-                break
-            mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)
-            positions = positions + 1
-            output = model(inputs_embeds=embedding(token)[:, None], attention_mask=mask, position_ids=positions,
-                           past_key_values=output.past_key_values, use_cache=True)
-        for row in torch.stack(generated, dim=1).tolist():
-            kept = row[: next((i for i, t in enumerate(row) if t in stops), len(row))]  # up to the first stop token
-            answers.append(tokenizer.decode(kept, skip_special_tokens=True).strip())
+        output = model(inputs_embeds=batch.embeds, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+                       use_cache=True)
+        for tokens in continue_greedily(model, output, batch.attention_mask, batch.position_ids[:, -1:], max_new_tokens, stops):
+            answers.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
     return answers
 
 
@@ -245,15 +239,17 @@ def mean_rouge(rows: list[dict], answers: list[str]) -> float:
 
 
 def run_restarts(model, tokenizer, items: list[AttackItem], rows: list[dict], settings: DictConfig,
-                 desc: str) -> list[Restart]:
-    """settings.restarts independent restarts on `items`, each scored on the questions it was trained on."""
+                 desc: str, score: bool = True) -> list[Restart]:
+    """settings.restarts independent restarts on `items`, each scored on the questions it was trained on
+    (with score=False, only trained: the held-out protocol has nothing to choose from one restart)."""
     generator = torch.Generator().manual_seed(int(settings.seed))
     restarts = []
     with tqdm(total=settings.restarts * settings.epochs, desc=desc) as progress:
         for index in range(settings.restarts):
             attack, losses = train_attack(model, tokenizer, items, settings, generator, progress)
-            answers = greedy_answers(model, tokenizer, attack, items, settings.max_new_tokens, settings.batch_size)
-            restarts.append(Restart(attack, losses, answers, mean_rouge(rows, answers)))
+            answers = greedy_answers(model, tokenizer, attack, items, settings.max_new_tokens,
+                                     settings.generate_batch_size) if score else []
+            restarts.append(Restart(attack, losses, answers, mean_rouge(rows, answers) if score else math.nan))
             logger.info("%s restart %d: ROUGE-L recall %.3f on %d questions; loss %.3f -> %.3f", desc, index,
                         restarts[-1].rouge, len(rows), losses[0], losses[-1])
     return restarts
@@ -277,13 +273,14 @@ def held_out_protocol(model, tokenizer, items: list[AttackItem], rows: list[dict
         return {"skipped": "a single forget question cannot be split", "RougeL": None}
     train, test = held_out_split(len(rows), int(settings.seed))
     restarts = run_restarts(model, tokenizer, [items[i] for i in train], [rows[i] for i in train], settings,
-                            "soft-embed attack (held-out)")
-    chosen = best(restarts)
+                            "soft-embed attack (held-out)", score=settings.restarts > 1)
+    chosen = best(restarts) if settings.restarts > 1 else 0
     test_rows = [rows[i] for i in test]
     answers = greedy_answers(model, tokenizer, restarts[chosen].attack, [items[i] for i in test],
-                             settings.max_new_tokens, settings.batch_size)
+                             settings.max_new_tokens, settings.generate_batch_size)
     recalls = [s["rougeL_recall"] for s in rouge_recalls([r["answer"] for r in test_rows], answers)]
-    return {"train_rows": train, "test_rows": test, "restart_train_rouge": [r.rouge for r in restarts],
+    return {"train_rows": train, "test_rows": test,
+            "restart_train_rouge": [None if math.isnan(r.rouge) else r.rouge for r in restarts],
             "best_restart": chosen, "epoch_losses": restarts[chosen].losses,
             "generated_text": [[r["question"], a, r["answer"]] for r, a in zip(test_rows, answers)],
             "rougeL_recall": recalls, "RougeL": float(np.mean(recalls))}

@@ -35,6 +35,7 @@ from utils import (UserError, check_numbers, exit_cleanly_on_user_error, fingerp
 logger = logging.getLogger("teacher")
 CODE_VERSION = 1  # bump when the teacher computation changes, so old artifacts read as stale
 NUMBERS = {"seed": "non-negative integer", "teacher.N": "positive integer", "teacher.top_k": "positive integer",
+           "teacher.min_gain": "non-negative number",
            "teacher.micro_batch": "positive integer", "teacher.whp_chunk_tokens": "positive integer"}
 
 
@@ -154,7 +155,8 @@ def settings_of(cfg: DictConfig) -> TeacherSettings:
     t = cfg.teacher
     return TeacherSettings(counter_fact_prompt=t.counter_fact_prompt and cfg.input_type == "document",
                            change_name_back=t.change_name_back, whp_baseline=t.whp_baseline,
-                           drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, micro_batch=t.micro_batch)
+                           drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, min_gain=t.min_gain,
+                           micro_batch=t.micro_batch)
 
 
 def expected_meta(cfg: DictConfig, targets: list[Target], substitutes: dict[str, list[str]]) -> dict:
@@ -204,7 +206,9 @@ def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool
     mine = [r.teacher for r in results if r.target == title]
     positions = sum(len(t.positions) for t in mine)
     residual = sum(float(t.residual.sum()) for t in mine) / max(positions, 1)
-    logger.info("%s: %d chunks, %d trained positions, mean mass outside top-k %.4f", title, len(mine), positions, residual)
+    kept = sum(int(t.kept.sum()) for t in mine) / max(positions, 1)
+    logger.info("%s: %d chunks, %d trained positions, %.1f tokens kept per position, mean mass outside them %.4f",
+                title, len(mine), positions, kept, residual)
     if verbose and mine:
         first = mine[-1]
         for row, position in enumerate(first.positions[:20]):

@@ -1,8 +1,9 @@
 """The teacher artifact: what teacher.py writes and forget.py reads.
 
 One safetensors file per (model, split, teacher settings). Tensors hold, concatenated over
-chunks: the student's token ids, the trained positions, and per position the teacher's top-k
-token ids and probabilities plus the residual mass. The safetensors header carries the metadata
+chunks: the student's token ids, the trained positions, and per position the teacher's kept
+token ids and probabilities (a varying number per position, compact.py; stored without
+padding, with the count per position) plus the residual mass. The safetensors header carries the metadata
 (model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top-k, code
 version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
 stored.
@@ -19,10 +20,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from compact import first_probability
 from intervention import ChunkTeacher
 from utils import UserError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: a varying number of kept tokens per position
 HEADER_KEY = "causal_unlearn_teacher"
 
 
@@ -49,10 +51,31 @@ def _concat(chunks: list[TargetChunk]) -> dict[str, torch.Tensor]:
         "input_offsets": torch.from_numpy(input_offsets.astype(np.int64)),
         "positions": torch.from_numpy(np.concatenate([t.positions for t in teachers]).astype(np.int32)),
         "position_offsets": torch.from_numpy(position_offsets.astype(np.int64)),
-        "topk_ids": torch.from_numpy(np.concatenate([t.topk_ids for t in teachers])),
-        "topk_probs": torch.from_numpy(np.concatenate([t.topk_probs for t in teachers])),
+        "kept": torch.from_numpy(np.concatenate([t.kept for t in teachers]).astype(np.int32)),
+        "kept_ids": torch.from_numpy(_narrow_ids(np.concatenate([_unpadded(t.topk_ids, t.kept) for t in teachers]))),
+        # compact.py already rounds them to float16 (all but the first, recomputed on reading).
+        "kept_probs": torch.from_numpy(np.concatenate([_unpadded(t.topk_probs, t.kept) for t in teachers]).astype(np.float16)),
         "residual": torch.from_numpy(np.concatenate([t.residual for t in teachers])),
     }
+
+
+def _unpadded(rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """The kept entries of (P, K) padded rows, flattened row after row."""
+    return rows[np.arange(rows.shape[-1])[None, :] < kept[:, None]]
+
+
+def _narrow_ids(ids: np.ndarray) -> np.ndarray:
+    """Token ids in 2 bytes when the vocabulary allows (Llama-2, SmolLM2), else 4."""
+    return ids.astype(np.uint16) if ids.size == 0 or int(ids.max()) < 2**16 else ids.astype(np.int32)
+
+
+def _padded(flat: np.ndarray, kept: np.ndarray, fill: np.ndarray | float) -> np.ndarray:
+    """Inverse of _unpadded: (P, max kept) rows, padded with `fill` (per row or one value)."""
+    width = int(kept.max()) if len(kept) else 0
+    mask = np.arange(width)[None, :] < kept[:, None]
+    out = np.broadcast_to(np.asarray(fill, dtype=flat.dtype).reshape(-1, 1), mask.shape).copy()
+    out[mask] = flat
+    return out
 
 
 def save_artifact(path: Path, chunks: list[TargetChunk], meta: dict) -> None:
@@ -95,12 +118,17 @@ def load_artifact(path: Path) -> tuple[dict, list[TargetChunk]]:
     except (SafetensorError, KeyError, OSError, ValueError, TypeError) as err:
         raise UserError(f"Teacher artifact {path} is unreadable ({type(err).__name__}); delete it and rerun teacher.py.") from None
     chunks = []
+    kept_all = tensors["kept"].numpy()
+    entry_offsets = np.concatenate([[0], np.cumsum(kept_all)])
     for index, info in enumerate(chunk_info):
         i0, i1 = tensors["input_offsets"][index: index + 2].tolist()
         p0, p1 = tensors["position_offsets"][index: index + 2].tolist()
-        teacher = ChunkTeacher(
-            info["text"], tensors["input_ids"][i0:i1].tolist(), tensors["positions"][p0:p1].numpy(),
-            tensors["topk_ids"][p0:p1].numpy(), tensors["topk_probs"][p0:p1].numpy(), tensors["residual"][p0:p1].numpy(),
-        )
+        kept, e0, e1 = kept_all[p0:p1], entry_offsets[p0], entry_offsets[p1]
+        ids = tensors["kept_ids"][e0:e1].numpy().astype(np.int32)
+        first_ids = ids[entry_offsets[p0:p1] - e0]  # every row keeps at least one token
+        probs, residual = _padded(tensors["kept_probs"][e0:e1].numpy().astype(np.float32), kept, 0.0), tensors["residual"][p0:p1].numpy()
+        probs[:, 0] = first_probability(probs, residual)  # stored at float16; exact again from the rest
+        teacher = ChunkTeacher(info["text"], tensors["input_ids"][i0:i1].tolist(), tensors["positions"][p0:p1].numpy(),
+                               _padded(ids, kept, first_ids), probs, residual, kept)
         chunks.append(TargetChunk(info["target"], info["key"], teacher))
     return meta, chunks

@@ -3,7 +3,8 @@
     .venv/bin/python bench/summarize.py [--sections bench/sections] [--out bench/results.md]
 
 results.md: the machine, the goals the issues set with the measured ratio and whether it holds,
-then every section (teacher, training, evaluation, end to end) as written by its benchmark.
+then every section (teacher speed, teacher fidelity on the embedded world, training, evaluation,
+end to end) as written by its benchmark.
 results.png: teacher tokens/s by N and chunk length for both paths, stage times end to end, and
 generation tokens/s by batch size.
 """
@@ -16,7 +17,7 @@ import platform
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("teacher", "train_step", "eval_generation", "end_to_end")
+SECTIONS = ("teacher", "teacher_world", "train_step", "eval_generation", "end_to_end")
 
 
 def machine() -> str:
@@ -45,6 +46,13 @@ def goal_rows(data: dict) -> list[str]:
                     f"{'yes' if min(speed) >= 3 else 'no'} |")
         rows.append(f"| teacher bytes on disk, dense / compact | >= 100x | {min(disk):.0f}x to {max(disk):.0f}x | "
                     f"{'yes' if min(disk) >= 100 else 'no'} |")
+    world = data.get("teacher_world")
+    if world:
+        default = world[0]  # teacher_world.py measures the configs' defaults first
+        rows.append(f"| teacher KL(dense \\|\\| compact), embedded world, defaults | <= 1e-3 nats/pos | "
+                    f"{default['mean_kl']:.2e} | {'yes' if default['mean_kl'] <= 1e-3 else 'no'} |")
+        rows.append(f"| teacher storage / dense float32, same positions | <= 1% | {100 * default['storage_fraction']:.2f}% | "
+                    f"{'yes' if default['storage_fraction'] <= 0.01 else 'no'} |")
     steps = data.get("train_step")
     if steps:
         ratio = steps["steps"]["ratio"]

@@ -47,25 +47,21 @@ other_split_of() {  # the embedded world has two forget splits; each is the othe
 }
 
 timed "implant (finetune.py)" $python finetune.py --config-name=finetune_mini.yaml save_dir="$implant_dir"
-reference_evals() {  # base and implanted model on $split (and attacks on the implanted one)
-    local method model_path eval_dir stage
-    for method in base implanted; do
-        model_path=null
-        [[ $method == implanted ]] && model_path="$implant_dir"
-        eval_dir="$out_dir/$method/$split/eval"
-        stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
-               eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir")
-        # The implanted model also answers the forget QA about never-seen names: the Forget floor.
-        [[ $method == implanted ]] && stage+=(eval.stranger_names=true)
-        timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
-        $python aggregate_wpu.py --eval-dir "$eval_dir"
-        if [[ $method == implanted ]]; then  # attacks on the model before unlearning, for reference
-            timed "many-shot jailbreak on $method" $python msj_attack.py "${stage[@]}"
-            timed "soft-embedding attack on $method" $python soft_embed_attack.py "${stage[@]}"
-        fi
-        $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" \
-            --method "$method" --split "$split"
-    done
+reference_eval() {  # reference_eval METHOD: base or implanted model on $split (attacks on the implanted one)
+    local method="$1" model_path=null eval_dir="$out_dir/$1/$split/eval"
+    [[ $method == implanted ]] && model_path="$implant_dir"
+    local stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
+                 eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir")
+    # The implanted model also answers the forget QA about never-seen names: the Forget floor.
+    [[ $method == implanted ]] && stage+=(eval.stranger_names=true)
+    timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
+    $python aggregate_wpu.py --eval-dir "$eval_dir"
+    if [[ $method == implanted ]]; then  # attacks on the model before unlearning, for reference
+        timed "many-shot jailbreak on $method" $python msj_attack.py "${stage[@]}"
+        timed "soft-embedding attack on $method" $python soft_embed_attack.py "${stage[@]}"
+    fi
+    $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" \
+        --method "$method" --split "$split"
 }
 
 wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipeline on $split
@@ -73,27 +69,43 @@ wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipe
     shift 2
     timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
         -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "$@" 2>&1 |
-        grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
+        tr '\r' '\n' | grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
 }
 
+run_job() {  # one entry of the job list below
+    case "$1" in
+        base|implanted) reference_eval "$1" ;;
+        intervention) wpu intervention intervention lr=6e-5 ;;
+        intervention_retain) wpu intervention_retain intervention lr=6e-5 retain_strength=1 retain_loss=kl ;;
+        whp) wpu whp whp lr=6e-5 ;;
+        npo) wpu npo npo lr=6e-5 retain_strength=1 ;;
+        grad_diff) wpu grad_diff grad_diff lr=6e-5 retain_strength=1 ;;
+        prompt_baseline) wpu prompt_baseline prompt_baseline ;;
+    esac
+}
+
+worker() {  # take the next job from the queue until it is empty
+    local job
+    while job=$(flock "$queue.lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' _ "$queue") && [[ -n "$job" ]]; do
+        run_job "$job"
+    done
+}
+
+queue=$(mktemp)
+trap 'rm -f "$queue" "$queue.lock"' EXIT
 for split in "${splits[@]}"; do
     other=$(other_split_of "$split")
-    # Two lanes side by side, one core each: small models leave a 2-core CPU half idle in one
-    # process (tokenising, Python overhead), so two processes finish sooner than one. The lanes
-    # are balanced by measured cost: three teacher methods against the reference evaluations
-    # plus the three methods without a teacher.
+    # The two intervention runs share one teacher: build it first, with both cores.
+    timed "teacher for intervention on $split" $python teacher.py --config-name=forget_mini.yaml split="$split" \
+        forget_loss=intervention teacher.N=10 save_dir_root="$out_dir" model_path="$implant_dir"
+    # Then two workers side by side, one core each, take jobs from one queue, longest first: small
+    # models leave a 2-core CPU half idle in one process (tokenising, Python overhead), so two
+    # processes finish sooner than one, and a queue keeps both busy to the end.
+    printf '%s\n' npo grad_diff intervention_retain intervention whp prompt_baseline implanted base > "$queue"
     export OMP_NUM_THREADS=1
-    {
-        wpu intervention intervention lr=6e-5
-        wpu intervention_retain intervention lr=6e-5 retain_strength=1 retain_loss=kl
-        wpu whp whp lr=6e-5
-    } &
-    lane=$!
-    reference_evals
-    wpu npo npo lr=6e-5 retain_strength=1
-    wpu grad_diff grad_diff lr=6e-5 retain_strength=1
-    wpu prompt_baseline prompt_baseline
-    wait "$lane"
+    worker & first=$!
+    worker & second=$!
+    wait "$first" && wait "$second"
     unset OMP_NUM_THREADS
 done
 $python -c "import pandas as pd, sys; pd.set_option('display.width', 250); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"

@@ -17,7 +17,7 @@ from utils import UserError
 
 from conftest import run_cli
 
-SETTINGS = {"num_tokens": 5, "lr": 0.05, "weight_decay": 0.01, "epochs": 6, "restarts": 1, "batch_size": 2,
+SETTINGS = {"num_tokens": 5, "lr": 0.05, "weight_decay": 0.01, "epochs": 6, "restarts": 1, "batch_size": 2, "generate_batch_size": 2,
             "max_new_tokens": 4, "seed": 0}
 
 
@@ -83,6 +83,26 @@ def test_loss_is_cross_entropy_on_target_tokens_only(tiny_family, tiny_tokenizer
                   if batch.labels[r, t] != -100]
         assert len(picked) == sum(map(len, targets))
         assert target_loss(tiny_model, batch).item() == pytest.approx(torch.stack(picked).mean().item(), rel=1e-5)
+
+
+def test_reading_the_part_before_the_attack_once_changes_neither_loss_nor_gradient(
+        tiny_family, tiny_tokenizer, talkative_model, forget_rows):
+    items = attack_items(tiny_family, tiny_tokenizer, forget_rows[:3], None)
+    targets = [opener_ids(tiny_tokenizer, p, row["title"]) for p, row in enumerate(forget_rows[:3])]
+    results = []
+    for split in (True, False):
+        attack = torch.nn.Parameter(torch.randn(5, talkative_model.config.hidden_size,
+                                                generator=torch.Generator().manual_seed(4)) * 0.5)
+        batch = build_batch(talkative_model, attack, items, targets)
+        assert batch.attack_start is not None and batch.attention_mask[:, :batch.attack_start].eq(0).any()
+        if not split:
+            batch.attack_start = None  # the whole sequence in one forward, as a plain implementation would
+        loss = target_loss(talkative_model, batch)
+        loss.backward()
+        results.append((loss.item(), attack.grad.clone()))
+    (split_loss, split_grad), (whole_loss, whole_grad) = results
+    assert split_loss == pytest.approx(whole_loss, rel=1e-5) and whole_grad.abs().sum() > 0
+    assert torch.allclose(split_grad, whole_grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

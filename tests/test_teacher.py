@@ -62,7 +62,7 @@ def _dense_reference(model, tokenizer, family, substitutes, settings):
 
 def test_compact_teacher_equals_the_dense_mean(tiny_family, tiny_tokenizer, tiny_model):
     vocab = tiny_model.config.vocab_size
-    settings = TeacherSettings(change_name_back=False, top_k=vocab, micro_batch=1)
+    settings = TeacherSettings(change_name_back=False, top_k=vocab, min_gain=0.0, micro_batch=1)
     substitutes = ["Alfred Barrow", "Moshe Itzik"]
     result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE), substitutes, settings)
     dense = _dense_reference(tiny_model, tiny_tokenizer, tiny_family, substitutes, settings)
@@ -70,7 +70,12 @@ def test_compact_teacher_equals_the_dense_mean(tiny_family, tiny_tokenizer, tiny
         expected = sum(probs[pairs[position]] for pairs, probs in dense) / len(dense)
         got = torch.zeros(vocab)
         got[torch.from_numpy(result.topk_ids[row]).long()] = torch.from_numpy(result.topk_probs[row])
-        assert torch.allclose(got, expected, atol=1e-6)
+        top = int(result.topk_ids[row][0])
+        others = torch.arange(vocab) != top
+        # Stored at float16 precision; the top probability is what the others leave of 1, so it
+        # carries their rounding errors and nothing more.
+        assert torch.allclose(got[others], expected[others], rtol=2 ** -10, atol=1e-7)
+        assert abs(got[top] - expected[top]) <= (got - expected)[others].abs().sum() + 1e-6
     assert np.all(result.residual < 1e-4)
 
 
@@ -142,7 +147,7 @@ def test_teacher_cli_builds_skips_and_rebuilds_when_inputs_change(tmp_path):
     assert {c.target for c in chunks} == {"Harlan J. Whitcombe", "Zoë Ellingrath"}
     again = _teacher_cli(tmp_path)
     assert "up to date" in again.stdout + again.stderr
-    changed = _teacher_cli(tmp_path, "teacher.top_k=8")
+    changed = _teacher_cli(tmp_path, "teacher.top_k=8", "teacher.min_gain=0")
     assert "up to date" not in changed.stdout + changed.stderr
     assert load_artifact(path)[1][0].teacher.topk_ids.shape[1] == 8
 

@@ -1,0 +1,119 @@
+"""Benchmark: how faithful and how small the compact teacher is on the embedded world.
+
+For every chunk of the forget splits, the full teacher rows (the mean of the N aligned,
+name-corrected distributions over the whole vocabulary, before compaction) are built once and
+compared with what the artifact stores at the given settings (compact.py):
+
+- mean KL(full || stored) in nats per position (the goal: <= 1e-3 at the default settings);
+- tokens kept per position (mean, median, 99th percentile, how many rows hit the top_k cap);
+- bytes per position stored vs the dense float32 full-vocabulary row (goal: <= 1%).
+
+    .venv/bin/python bench/teacher_world.py                         # forget_2_1 and forget_2_2, N=10
+    .venv/bin/python bench/teacher_world.py --splits forget_2_1 --n 5
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.append(str(Path(__file__).resolve().parent))  # after the repo: bench/teacher.py is not teacher.py
+
+from common import default_model_path, describe_model  # noqa: E402
+
+# (top_k, min_gain) pairs measured; the first is the configs' default.
+SETTINGS = ((8192, 3e-6), (8192, 1e-5), (8192, 1e-6), (32, 0.0), (256, 0.0))
+
+
+def stored_bytes_per_position(kept: np.ndarray, vocab: int) -> float:
+    """What the artifact writes per position: position, count, residual (4 bytes each), and per kept
+    token its id (2 bytes below 65536 tokens, else 4) and float16 probability (teacher_artifact.py)."""
+    return 12 + (4 if vocab <= 2**16 else 6) * float(kept.mean())
+
+
+def full_rows(split: str, n: int, model_path: str | None):
+    """Yield the full teacher rows (P, V) of every chunk of a split, built as teacher.py builds them."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from intervention import chunk_teacher_rows
+    from models import load_family, load_model, load_tokenizer
+    from names import name_variants
+    from teacher import chunks_of, load_targets, settings_of, substitutes_for
+
+    torch.set_grad_enabled(False)
+    with initialize_config_dir(config_dir=str(REPO / "config"), version_base="1.3"):
+        cfg = compose(config_name="forget_mini", overrides=[f"split={split}", f"teacher.N={n}",
+                                                            f"model_path={model_path}" if model_path else "model_path=null"])
+    family = load_family(cfg.model_family)
+    tokenizer, model = load_tokenizer(family, cfg.model_path), load_model(family, cfg.model_path).eval()
+    targets = load_targets(cfg)
+    substitutes = substitutes_for(cfg, targets)
+    settings = settings_of(cfg)
+    for target in targets:
+        for chunk in chunks_of(cfg, target, tokenizer, family.max_context):
+            rows = chunk_teacher_rows(model, tokenizer, family, chunk, target.title, name_variants(target.title),
+                                      substitutes[target.title], settings)
+            if rows is not None:
+                yield rows[2]
+
+
+def measure(splits: list[str], n: int, model_path: str | None) -> list[dict]:
+    from compact import compact_rows, stored_kl
+
+    per_setting = {s: {"kl": [], "kept": []} for s in SETTINGS}
+    vocab = 0
+    for split in splits:
+        for rows in full_rows(split, n, model_path):
+            vocab = rows.shape[-1]
+            dense = rows.numpy()
+            for top_k, min_gain in SETTINGS:
+                ids, values, residual, kept = compact_rows(rows, top_k, min_gain)
+                per_setting[(top_k, min_gain)]["kl"].append(stored_kl(dense, ids, values, residual, kept))
+                per_setting[(top_k, min_gain)]["kept"].append(kept)
+    results = []
+    for (top_k, min_gain), found in per_setting.items():
+        kl, kept = np.concatenate(found["kl"]), np.concatenate(found["kept"])
+        results.append({"top_k": top_k, "min_gain": min_gain, "positions": int(len(kl)), "mean_kl": float(kl.mean()),
+                        "max_row_kl": float(kl.max()), "kept_mean": float(kept.mean()),
+                        "kept_median": float(np.median(kept)), "kept_p99": float(np.percentile(kept, 99)),
+                        "at_cap": float((kept == top_k).mean()),
+                        "storage_fraction": stored_bytes_per_position(kept, vocab) / (4 * vocab)})
+    return results
+
+
+def write_report(results: list[dict], out: Path, splits: list[str], n: int, model_path: str | None) -> None:
+    lines = ["## Teacher fidelity and size on the embedded world", "",
+             f"Model: {describe_model(model_path)}; splits {', '.join(splits)}; N={n}; every chunk, "
+             f"{results[0]['positions']} positions. Full rows: the mean teacher over the whole vocabulary "
+             "before compaction. Stored: what the artifact keeps (first row: the default settings).", "",
+             "| top_k | min_gain | mean KL(full \\|\\| stored) nats/pos | worst row | kept tokens mean / median / p99 | "
+             "rows at cap | stored / dense float32 |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['top_k']} | {r['min_gain']:g} | {r['mean_kl']:.2e} | {r['max_row_kl']:.2e} | "
+                     f"{r['kept_mean']:.1f} / {r['kept_median']:.0f} / {r['kept_p99']:.0f} | {100 * r['at_cap']:.1f}% | "
+                     f"{100 * r['storage_fraction']:.3f}% |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--splits", nargs="+", default=["forget_2_1", "forget_2_2"])
+    parser.add_argument("--n", type=int, default=10, help="substitute names (the demo's intervention uses 10)")
+    parser.add_argument("--model-path", default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "sections" / "teacher_world.md")
+    args = parser.parse_args()
+    model_path = args.model_path or default_model_path()
+    results = measure(args.splits, args.n, model_path)
+    write_report(results, args.out, args.splits, args.n, model_path)
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()

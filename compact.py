@@ -1,0 +1,105 @@
+"""Compact next-token distributions: top tokens kept while each one still buys fidelity.
+
+A row is stored as its top tokens (ids and probabilities) plus the residual mass of all the
+others. Read back, the residual is spread evenly over the tokens not stored, so the error of
+the compact form is exactly
+
+    KL(p || compact) = sum_{i not kept} p_i log(p_i (V - k) / r),   r = sum_{i not kept} p_i
+
+which can be computed for every k at once from prefix sums over the sorted row. Tokens are
+added in order of probability while the next one lowers that KL by at least `min_gain` nats
+(at most `top_k` tokens). One threshold for all rows spends the storage where it buys the most:
+a peaked row keeps a handful of tokens, a flat one (a small model unsure of the next word, or
+the mean of N teachers that disagree) keeps hundreds. `min_gain=0` keeps exactly `top_k`.
+Probabilities are kept at float16 precision (what the artifact stores) except the top one, which
+is what the others and the residual leave of 1, so every row sums to 1.
+
+Rows of different lengths are padded to the longest with probability 0 and the row's own first
+id, so a padded entry repeats a kept token and changes no loss (losses.compact_kl).
+"""
+
+import numpy as np
+import torch
+
+
+def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+    """(P, K) float64: KL(row || compact row keeping the first k+1 sorted tokens), for k in 0..K-1.
+
+    probs (P, V) are the full rows; top (P, K) their K largest values, sorted descending.
+    """
+    rows = probs.double()
+    vocab = rows.shape[-1]
+    total_mass = rows.sum(-1, keepdim=True)
+    total_plogp = torch.xlogy(rows, rows).sum(-1, keepdim=True)
+    kept = top.double()
+    residual = (total_mass - kept.cumsum(-1)).clamp(min=0.0)
+    tail_plogp = total_plogp - torch.xlogy(kept, kept).cumsum(-1)
+    not_kept = vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64)
+    # sum_tail p log p - r log r + r log(V - k); rounding can leave a tiny negative value.
+    kl = tail_plogp - torch.xlogy(residual, residual) + residual * torch.log(not_kept)
+    return kl.clamp(min=0.0)
+
+
+def compact_rows(probs: torch.Tensor, top_k: int, min_gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Compact (P, V) probability rows.
+
+    Returns ids int32 (P, K) and probabilities float32 (P, K) padded to the longest row's K, the
+    residual mass float32 (P,), and how many tokens each row keeps, int32 (P,).
+    """
+    k = min(top_k, probs.shape[-1])
+    top = torch.topk(probs.float(), k, dim=-1)
+    if min_gain > 0 and k > 1:
+        kl = kl_by_kept_count(probs, top.values)
+        too_little = (kl[:, :-1] - kl[:, 1:]) < min_gain  # adding token j+2 gains less than min_gain
+        # Keep j+1 tokens, j the first column where the next token is not worth it; else all k.
+        counts = torch.where(too_little.any(-1), too_little.float().argmax(-1) + 1,
+                             torch.full((len(probs),), k, dtype=torch.long))
+    else:
+        counts = torch.full((len(probs),), k, dtype=torch.long)
+    width = int(counts.max()) if len(counts) else 0
+    keep = torch.arange(width)[None, :] < counts[:, None]
+    ids = torch.where(keep, top.indices[:, :width], top.indices[:, :1])
+    exact = torch.where(keep, top.values[:, :width], torch.zeros(()))
+    # The mass outside, summed directly: a difference of sums would lose a peaked row's tiny tail.
+    residual = probs.double().scatter(-1, ids, 0.0).sum(-1).float().numpy()
+    values = exact.half().float().numpy()
+    values[:, 0] = first_probability(values, residual)
+    return ids.numpy().astype(np.int32), values, residual, counts.numpy().astype(np.int32)
+
+
+def first_probability(values: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """The top token's probability as what the others and the residual leave of 1.
+
+    Stored at float16, the largest probability would carry the largest rounding error and rows
+    would not sum to 1; recomputed this way (here and when an artifact is read) they do.
+    """
+    return (1.0 - residual.astype(np.float64) - values[:, 1:].astype(np.float64).sum(-1)).astype(np.float32)
+
+
+def pad_rows(ids: np.ndarray, probs: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Widen (P, K) compact rows to `width` columns the neutral way (first id repeated, probability 0)."""
+    extra = width - ids.shape[-1]
+    if extra <= 0:
+        return ids, probs
+    return (np.concatenate([ids, np.repeat(ids[:, :1], extra, axis=-1)], axis=-1),
+            np.concatenate([probs, np.zeros((len(probs), extra), dtype=probs.dtype)], axis=-1))
+
+
+def stored_kl(probs: np.ndarray, ids: np.ndarray, values: np.ndarray, residual: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Per row KL(probs || the stored row): kept values as stored, the residual spread evenly.
+
+    probs (P, V) full rows; ids/values (P, K) the stored rows, of which the first kept[p] count.
+    For checks and benchmarks: the full rows are needed.
+    """
+    full = probs.astype(np.float64)
+    stored = np.zeros_like(full)
+    is_tail = np.ones_like(full, dtype=bool)
+    for row, count in enumerate(kept):
+        stored[row, ids[row, :count]] = values[row, :count]
+        is_tail[row, ids[row, :count]] = False
+    stored = np.where(is_tail, residual[:, None].astype(np.float64) / is_tail.sum(-1, keepdims=True), stored)
+    # A tail below float32's range is stored as 0; count it at that range's floor, not as infinitely wrong.
+    stored = np.maximum(stored, np.finfo(np.float32).smallest_subnormal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(full > 0, full * np.log(full / stored), 0.0)
+    return terms.sum(-1)

@@ -1,0 +1,106 @@
+"""Compact teacher rows (compact.py): the keep rule, neutral padding, storage that round-trips."""
+
+import numpy as np
+import pytest
+import torch
+
+from compact import compact_rows, kl_by_kept_count, pad_rows, stored_kl
+from intervention import ChunkTeacher
+from losses import compact_kl
+from teacher_artifact import TargetChunk, load_artifact, save_artifact
+
+
+def _rows(seed: int, count: int = 24, vocab: int = 500) -> torch.Tensor:
+    """Distributions from very peaked to nearly flat, like a language model's."""
+    generator = torch.Generator().manual_seed(seed)
+    temperatures = torch.logspace(-1, 1, count)[:, None]
+    logits = torch.randn(count, vocab, generator=generator) * 4 / temperatures
+    return torch.softmax(logits, -1)
+
+
+def _tail_mass(probs: torch.Tensor, counts: np.ndarray) -> np.ndarray:
+    """Mass outside each row's top counts[p] tokens, summed directly (no cancellation on peaked rows)."""
+    ordered = np.sort(probs.double().numpy(), axis=-1)[:, ::-1]
+    return np.array([row[count:].sum() for row, count in zip(ordered, counts)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_closed_form_kl_equals_the_kl_of_the_stored_row(seed):
+    probs = _rows(seed)
+    top = torch.topk(probs, 40, -1)
+    closed = kl_by_kept_count(probs, top.values)
+    for kept in (1, 7, 40):
+        residual = _tail_mass(probs, np.full(len(probs), kept))
+        direct = stored_kl(probs.numpy(), top.indices.numpy(), top.values.numpy(), residual, np.full(len(probs), kept))
+        assert np.allclose(closed[:, kept - 1].numpy(), direct, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("min_gain", [1e-2, 1e-4, 1e-6])
+def test_a_token_is_kept_exactly_while_it_lowers_the_kl_by_min_gain(min_gain):
+    probs = _rows(3)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=min_gain)
+    full = torch.topk(probs, 301, -1)
+    full_ids = full.indices.numpy()
+
+    def kl_keeping(counts):  # exact values: the rule is about which tokens, not their rounding
+        residual = _tail_mass(probs, counts)
+        return stored_kl(probs.numpy(), full_ids, full.values.numpy(), residual, counts)
+
+    kl = {shift: kl_keeping(np.maximum(kept + shift, 1)) for shift in (-1, 0, 1)}
+    last_was_worth_it = kl[-1] - kl[0] >= min_gain * (1 - 1e-6)
+    next_is_not = kl[0] - kl[1] < min_gain * (1 + 1e-6)
+    assert np.all(last_was_worth_it[kept > 1]) and np.all(next_is_not[kept < 300])
+    assert np.array_equal(ids, np.where(np.arange(ids.shape[1]) < kept[:, None], full_ids[:, :ids.shape[1]], ids[:, :1]))
+    assert np.allclose(values.sum(-1) + residual, 1.0, atol=1e-5)
+    assert 1 <= kept.min() and kept.max() <= 300 and kept.min() < kept.max()  # peaked rows keep fewer
+    # What is stored (float16 values) is as close to the full rows as the rule promises.
+    stored = stored_kl(probs.numpy(), ids, values, residual, kept)
+    assert np.all(stored <= kl[0] + 1e-5)
+
+
+def test_probabilities_are_stored_at_float16_precision_and_rows_sum_to_one():
+    probs = _rows(8)
+    _, values, residual, _ = compact_rows(probs, top_k=50, min_gain=0.0)
+    rest = values[:, 1:]
+    assert np.array_equal(rest, rest.astype(np.float16).astype(np.float32))
+    assert np.allclose(values.sum(-1, dtype=np.float64) + residual, 1.0, atol=1e-6)
+    top = torch.topk(probs, 1, -1).values[:, 0].numpy()
+    # The top probability carries the others' rounding: at most half a float16 step of each.
+    assert np.all(np.abs(values[:, 0] - top) <= 2.0 ** -11 * (1 - top) + 1e-6)
+
+
+def test_padding_repeats_the_first_id_with_zero_mass_and_changes_no_loss():
+    probs = _rows(4)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=1e-4)
+    for row in range(len(ids)):
+        assert np.all(ids[row, kept[row]:] == ids[row, 0]) and np.all(values[row, kept[row]:] == 0)
+    wide_ids, wide_values = pad_rows(ids, values, ids.shape[1] + 5)
+    student = torch.randn(len(probs), probs.shape[-1])
+    narrow = compact_kl(student, torch.from_numpy(ids), torch.from_numpy(values), torch.from_numpy(residual))
+    wide = compact_kl(student, torch.from_numpy(wide_ids), torch.from_numpy(wide_values), torch.from_numpy(residual))
+    assert torch.allclose(narrow, wide, atol=1e-6)
+
+
+def test_zero_bound_keeps_exactly_top_k():
+    _, values, _, kept = compact_rows(_rows(5), top_k=17, min_gain=0.0)
+    assert values.shape[1] == 17 and np.all(kept == 17)
+
+
+def test_the_artifact_stores_ragged_rows_and_reads_them_back_padded(tmp_path):
+    chunks = []
+    for seed in (6, 7):
+        probs = _rows(seed, count=10)
+        ids, values, residual, kept = compact_rows(probs, top_k=200, min_gain=1e-4)
+        teacher = ChunkTeacher(f"text {seed}", list(range(12)), np.arange(10, dtype=np.int32), ids, values, residual, kept)
+        chunks.append(TargetChunk("Someone", "Someone", teacher))
+    path = tmp_path / "t.teacher.safetensors"
+    save_artifact(path, chunks, {"N": 1})
+    _, loaded = load_artifact(path)
+    for original, back in zip(chunks, loaded):
+        a, b = original.teacher, back.teacher
+        assert np.array_equal(a.kept, b.kept) and np.array_equal(a.topk_ids, b.topk_ids)
+        assert np.array_equal(a.topk_probs, b.topk_probs) and np.array_equal(a.residual, b.residual)
+    # Stored without padding: the file holds the kept entries, not rows x the widest row.
+    stored = sum(int(c.teacher.kept.sum()) for c in chunks)
+    padded = sum(c.teacher.topk_ids.size for c in chunks)
+    assert stored < padded and path.stat().st_size < 4 * padded  # 2-byte ids + 2-byte probabilities
