@@ -40,26 +40,53 @@ def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     return kl.clamp(min=0.0)
 
 
+FIRST_PASS = 256  # most rows stop well before this many tokens; only the others are looked at further
+
+
+def _kept_counts(probs: torch.Tensor, values: torch.Tensor, min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many of the sorted `values` each row keeps, and whether the row stopped before their end."""
+    kl = kl_by_kept_count(probs, values)
+    too_little = (kl[:, :-1] - kl[:, 1:]) < min_gain  # adding token j+2 gains less than min_gain
+    stopped = too_little.any(-1)
+    # Keep j+1 tokens, j the first column where the next token is not worth it; else all of them.
+    counts = torch.where(stopped, too_little.float().argmax(-1) + 1,
+                         torch.full((len(values),), values.shape[-1], dtype=torch.long))
+    return counts, stopped
+
+
+def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids, values) of each row's top tokens, sorted, at least as wide as any row keeps; the counts."""
+    if min_gain <= 0 or k == 1:
+        top = torch.topk(probs, k, dim=-1)
+        return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long)
+    first = min(k, FIRST_PASS)
+    top = torch.topk(probs, first, dim=-1)
+    counts, stopped = _kept_counts(probs, top.values, min_gain)
+    if first == k or bool(stopped.all()):
+        return top.indices, top.values, counts
+    # Flat rows need more than the first pass: the same rule over the full top_k, for them only.
+    longer = (~stopped).nonzero().squeeze(-1)
+    wide = torch.topk(probs[longer], k, dim=-1)
+    counts[longer], _ = _kept_counts(probs[longer], wide.values, min_gain)
+    width = int(counts.max())
+    ids = torch.zeros((len(probs), width), dtype=torch.long)
+    values = torch.zeros((len(probs), width), dtype=probs.dtype)
+    ids[:, :first], values[:, :first] = top.indices[:, :width], top.values[:, :width]
+    ids[longer], values[longer] = wide.indices[:, :width], wide.values[:, :width]
+    return ids, values, counts
+
+
 def compact_rows(probs: torch.Tensor, top_k: int, min_gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Compact (P, V) probability rows.
 
     Returns ids int32 (P, K) and probabilities float32 (P, K) padded to the longest row's K, the
     residual mass float32 (P,), and how many tokens each row keeps, int32 (P,).
     """
-    k = min(top_k, probs.shape[-1])
-    top = torch.topk(probs.float(), k, dim=-1)
-    if min_gain > 0 and k > 1:
-        kl = kl_by_kept_count(probs, top.values)
-        too_little = (kl[:, :-1] - kl[:, 1:]) < min_gain  # adding token j+2 gains less than min_gain
-        # Keep j+1 tokens, j the first column where the next token is not worth it; else all k.
-        counts = torch.where(too_little.any(-1), too_little.float().argmax(-1) + 1,
-                             torch.full((len(probs),), k, dtype=torch.long))
-    else:
-        counts = torch.full((len(probs),), k, dtype=torch.long)
+    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), min_gain)
     width = int(counts.max()) if len(counts) else 0
     keep = torch.arange(width)[None, :] < counts[:, None]
-    ids = torch.where(keep, top.indices[:, :width], top.indices[:, :1])
-    exact = torch.where(keep, top.values[:, :width], torch.zeros(()))
+    ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])
+    exact = torch.where(keep, top_values[:, :width], torch.zeros(()))
     # The mass outside, summed directly: a difference of sums would lose a peaked row's tiny tail.
     residual = probs.double().scatter(-1, ids, 0.0).sum(-1).float().numpy()
     values = exact.half().float().numpy()

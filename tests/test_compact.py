@@ -81,6 +81,19 @@ def test_padding_repeats_the_first_id_with_zero_mass_and_changes_no_loss():
     assert torch.allclose(narrow, wide, atol=1e-6)
 
 
+def test_looking_further_only_for_flat_rows_gives_the_single_pass_result(monkeypatch):
+    import compact
+
+    probs = _rows(9, count=40)
+    monkeypatch.setattr(compact, "FIRST_PASS", 16)  # most rows need more than 16: the second pass runs
+    two_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    monkeypatch.setattr(compact, "FIRST_PASS", 10**6)
+    one_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    assert (two_pass[3] > 16).any() and (two_pass[3] <= 16).any()
+    for a, b in zip(two_pass, one_pass):
+        assert np.array_equal(a, b)
+
+
 def test_zero_bound_keeps_exactly_top_k():
     _, values, _, kept = compact_rows(_rows(5), top_k=17, min_gain=0.0)
     assert values.shape[1] == 17 and np.all(kept == 17)
