@@ -1,0 +1,38 @@
+"""Greedy decoding with a shared prefix (greedy.py) answers exactly as one prompt at a time would."""
+
+import torch
+
+from evaluate_util import generate_answers
+from greedy import common_prefix_length, shared_prefix_answers
+from prompts import render_chat
+
+
+def _talkative(tiny_model):
+    """tiny-random echoes its last token forever; large random untied weights make it say different things."""
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_model.config.__class__.from_dict({**tiny_model.config.to_dict(), "initializer_range": 0.5,
+                                                    "tie_word_embeddings": False})
+    torch.manual_seed(1)
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+def test_shared_shots_are_read_once_and_change_no_answer(tiny_family, tiny_tokenizer, tiny_model):
+    model = _talkative(tiny_model)
+    shots = [("Where was Ilse Marrowby born?", "In Ostremere, by the sea."),
+             ("What did Tobiah Grennick study?", "The stars above Varnholt.")]
+    questions = ["Who?", "What did Harlan J. Whitcombe draw, and where did he publish his first atlas?",
+                 "Where was Zoë Ellingrath born?"]
+    prompts = [render_chat(tiny_family, tiny_tokenizer, shots + [(q, None)]).text for q in questions]
+    encoded = [tiny_tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    shared = common_prefix_length(encoded)
+    assert shared > 20 and max(map(len, encoded)) - min(map(len, encoded)) > 5  # a real prefix, real padding
+    together = shared_prefix_answers(model, tiny_tokenizer, prompts, max_new_tokens=8, batch_size=2)
+    alone = [generate_answers(model, tiny_tokenizer, [prompt], 8, 1)[0] for prompt in prompts]
+    assert together == alone
+    assert len(set(together)) > 1 and all(answer for answer in together)  # real, different answers
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5], [6]]) == 0
