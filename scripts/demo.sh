@@ -98,14 +98,18 @@ for split in "${splits[@]}"; do
     # The two intervention runs share one teacher: build it first, with both cores.
     timed "teacher for intervention on $split" $python teacher.py --config-name=forget_mini.yaml split="$split" \
         forget_loss=intervention teacher.N=10 save_dir_root="$out_dir" model_path="$implant_dir"
-    # Then two workers side by side, one core each, take jobs from one queue, longest first: small
+    # Then workers side by side, one core each, take jobs from one queue, longest first: small
     # models leave a 2-core CPU half idle in one process (tokenising, Python overhead), so two
-    # processes finish sooner than one, and a queue keeps both busy to the end.
+    # processes finish sooner than one, and a queue keeps both busy to the end. DEMO_WORKERS=k
+    # for a machine with k cores (on 2 cores, 3 workers measured no faster than 2).
     printf '%s\n' npo grad_diff intervention_retain intervention whp prompt_baseline implanted base > "$queue"
     export OMP_NUM_THREADS=1
-    worker & first=$!
-    worker & second=$!
-    wait "$first" && wait "$second"
+    pids=()
+    for _ in $(seq "${DEMO_WORKERS:-2}"); do
+        worker &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
     unset OMP_NUM_THREADS
 done
 $python -c "import pandas as pd, sys; pd.set_option('display.width', 250); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
