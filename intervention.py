@@ -4,7 +4,8 @@ For each of N substitute names the target's name is swapped in the chunk (and in
 counterfactual prompt), the model reads the N edited texts, and its next-token distributions
 are aligned back to the original tokens. Where a teacher predicts the substitute's name, that
 probability is moved back onto the real name. The N aligned distributions are averaged and kept
-in compact form (compact.py: the top tokens needed to stay within a KL bound, plus the residual).
+in compact form (compact.py: the top tokens, each kept while it still lowers the KL to the full
+row by min_gain, plus the residual mass).
 
 Alignment is exact, not a diff: we made the edits ourselves, so every original character
 outside a name maps to a known edited character. An original token is aligned when the edited

@@ -274,7 +274,7 @@ def held_out_protocol(model, tokenizer, items: list[AttackItem], rows: list[dict
     train, test = held_out_split(len(rows), int(settings.seed))
     restarts = run_restarts(model, tokenizer, [items[i] for i in train], [rows[i] for i in train], settings,
                             "soft-embed attack (held-out)", score=settings.restarts > 1)
-    chosen = best(restarts) if settings.restarts > 1 else 0
+    chosen = best(restarts)  # one restart: 0, unscored
     test_rows = [rows[i] for i in test]
     answers = greedy_answers(model, tokenizer, restarts[chosen].attack, [items[i] for i in test],
                              settings.max_new_tokens, settings.generate_batch_size)

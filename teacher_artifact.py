@@ -4,8 +4,8 @@ One safetensors file per (model, split, teacher settings). Tensors hold, concate
 chunks: the student's token ids, the trained positions, and per position the teacher's kept
 token ids and probabilities (a varying number per position, compact.py; stored without
 padding, with the count per position) plus the residual mass. The safetensors header carries the metadata
-(model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top-k, code
-version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
+(model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top_k and
+min_gain, code version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
 stored.
 """
 
