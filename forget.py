@@ -227,6 +227,17 @@ def has_questions(cfg: DictConfig) -> bool:
     return bool(rows) and all(row.get("question") and row.get("answer") for row in rows)
 
 
+def release_zero3_loading() -> None:
+    """After ZeRO-3 training, transformers still holds the Trainer's DeepSpeed config as a global,
+    and from_pretrained would then build a partitioned (empty) model. The evaluation loads the
+    saved model as a plain full copy, so the switch is turned off first (seen on one GPU)."""
+    try:
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+    except ImportError:
+        return
+    unset_hf_deepspeed_config()
+
+
 def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
     """WPU: evaluate the saved model in-process into checkpoint-{step}/ (the original's layout)
     and write aggregate_stat.csv there."""
@@ -235,6 +246,7 @@ def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
 
     eval_dir = save_dir / f"checkpoint-{step}"
     family = load_family(cfg.model_family)
+    release_zero3_loading()
     model = load_model(family, str(save_dir)).eval()
     evaluate_model(model, load_tokenizer(family, str(save_dir)), family, cfg.eval, eval_dir)
     row = write_aggregate(eval_dir)

@@ -70,11 +70,13 @@ def load_tokenizer(family: Family, model_path: str | None = None):
     else the family's own."""
     from transformers import AutoTokenizer
 
-    source = resolve_path(family.tokenizer_key) if family.tokenizer_key else resolve_path(family.hf_key)
+    source = None
     if model_path:
         folder = model_dir(family, model_path)
         if Path(folder, "tokenizer_config.json").is_file() or not Path(folder).is_dir():
             source = folder  # a local folder with its own tokenizer, or a hub id
+    if source is None:  # resolved only when needed: an embedded family's folder is built on demand
+        source = resolve_path(family.tokenizer_key or family.hf_key)
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -17,7 +17,8 @@ import platform
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("teacher", "teacher_world", "train_step", "eval_generation", "end_to_end")
+SECTIONS = ("teacher", "teacher_world", "train_step", "eval_generation", "end_to_end", "gpu")
+NOT_RUN = {"gpu": "## GPU check\n\nNot run: `python bench/gpu_check.py` on a CUDA machine writes this section.\n"}
 
 
 def machine() -> str:
@@ -32,20 +33,32 @@ def machine() -> str:
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
+def teacher_ratios(results: list[dict]) -> tuple[list[float], list[float]]:
+    """Per (N, length): compact / dense tokens/s, and dense / compact bytes on disk."""
+    pairs = {}
+    for r in results:
+        pairs.setdefault((r["N"], r["length"]), {})[r["path"]] = r
+    both = [p for p in pairs.values() if len(p) == 2]
+    return ([p["compact"]["tokens_per_s"] / p["dense"]["tokens_per_s"] for p in both],
+            [p["dense"]["disk_bytes"] / p["compact"]["disk_bytes"] for p in both])
+
+
 def goal_rows(data: dict) -> list[str]:
     """One row per goal the issues set: the measured value and whether it holds."""
     rows = []
     teacher = data.get("teacher")
     if teacher:
-        pairs = {}
-        for r in teacher:
-            pairs.setdefault((r["N"], r["length"]), {})[r["path"]] = r
-        speed = [p["compact"]["tokens_per_s"] / p["dense"]["tokens_per_s"] for p in pairs.values() if len(p) == 2]
-        disk = [p["dense"]["disk_bytes"] / p["compact"]["disk_bytes"] for p in pairs.values() if len(p) == 2]
+        speed, disk = teacher_ratios(teacher)
         rows.append(f"| teacher tokens/s, compact / dense | >= 3x | {min(speed):.2f}x to {max(speed):.2f}x | "
                     f"{'yes' if min(speed) >= 3 else 'no'} |")
         rows.append(f"| teacher bytes on disk, dense / compact | >= 100x | {min(disk):.0f}x to {max(disk):.0f}x | "
                     f"{'yes' if min(disk) >= 100 else 'no'} |")
+    for model in ("135M", "1.7B"):
+        gpu_teacher = data.get("gpu", {}).get(f"teacher_{model}")
+        if gpu_teacher:
+            speed, _ = teacher_ratios(gpu_teacher)
+            rows.append(f"| teacher tokens/s, compact / dense, GPU, {model} (gpu_check.py) | >= 3x | "
+                        f"{min(speed):.2f}x to {max(speed):.2f}x | {'yes' if min(speed) >= 3 else 'no'} |")
     world = data.get("teacher_world")
     if world:
         default = world[0]  # teacher_world.py measures the configs' defaults first
@@ -115,7 +128,8 @@ def main() -> None:
              "## Goals", "", "| goal | target | measured | holds |", "|---|---|---|---|", *goal_rows(data), ""]
     for name in SECTIONS:
         section = args.sections / f"{name}.md"
-        lines += [section.read_text() if section.is_file() else f"## {name}\n\nNot run.\n"]
+        missing = NOT_RUN.get(name, f"## {name}\n\nNot run.\n")
+        lines += [section.read_text() if section.is_file() else missing]
     png = args.out.with_suffix(".png")
     plot(data, png)
     lines += [f"![benchmarks]({png.name})", ""]
