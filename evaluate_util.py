@@ -9,6 +9,7 @@ Each task (a split of QA rows) gives one eval log in the original repo's JSON sc
 The config's `eval` block lists the tasks (split_list, eval_task, question/answer keys).
 """
 
+import copy
 import json
 import logging
 import math
@@ -18,9 +19,9 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rouge_score import rouge_scorer
-from tqdm.auto import tqdm
 
 from data_module import load_split, require_fields
+from greedy import common_prefix_length, shared_prefix_answers
 from models import load_family, load_model, load_tokenizer, model_dir
 from prompts import question_prompt, render_chat
 from strangers import stranger_rows
@@ -34,24 +35,22 @@ STRANGERS_TASK = "eval_log_strangers"
 NUMBERS = {"ds_size": "positive integer", "batch_size": "positive integer", "generation.max_new_tokens": "positive integer"}
 
 
-@torch.no_grad()
 def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy answers, batched with left padding (passed per call: the shared tokenizer is untouched)."""
-    answers = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc="generate", leave=False):
-        batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
-                          padding_side="left", add_special_tokens=False).to(model.device)
-        output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id)
-        new_tokens = output[:, batch["input_ids"].shape[1]:]
-        answers += [text.strip() for text in tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
-    return answers
+    """Greedy answers, batched. The prefix every prompt shares (the chat header and any system
+    prompt) is read once and reused by every batch (greedy.py); the answers are the ones
+    `model.generate` gives one prompt at a time (tests/test_greedy.py)."""
+    return shared_prefix_answers(model, tokenizer, prompts, max_new_tokens, batch_size)
 
 
 @torch.no_grad()
 def answer_losses(model, tokenizer, family, questions: list[str], answers: list[str], batch_size: int,
                   system: str | None = None) -> list[tuple[float, int]]:
-    """(summed NLL, token count) of each answer given its question, answer tokens only."""
+    """(summed NLL, token count) of each answer given its question, answer tokens only.
+
+    Two savings that change no number: the token prefix every row shares (chat header, system
+    prompt) is read once and its cache reused by every batch, and the output projection runs
+    only where an answer token is predicted.
+    """
     features = []
     for question, answer in zip(questions, answers):
         chat = render_chat(family, tokenizer, [(question, answer)], system)
@@ -59,24 +58,37 @@ def answer_losses(model, tokenizer, family, questions: list[str], answers: list[
         encoded = tokenizer(chat.text, add_special_tokens=False, return_offsets_mapping=True)
         in_answer = [start <= s < start + len(answer) for s, _ in encoded["offset_mapping"]]
         features.append((encoded["input_ids"], in_answer))
+    # The prefix ends before the first scored token's predictor, so every prediction is in a row's own part.
+    first_scored = min((flags.index(True) for _, flags in features if any(flags)), default=1)
+    shared = max(min(common_prefix_length([ids for ids, _ in features]), first_scored - 1), 0)
+    decoder, head = model.get_decoder(), model.get_output_embeddings()
+    prefix = decoder(input_ids=torch.tensor([features[0][0][:shared]], device=model.device),
+                     use_cache=True).past_key_values if shared else None
     results = []
     for begin in range(0, len(features), batch_size):
-        chunk = features[begin:begin + batch_size]
+        chunk = [(ids[shared:], flags[shared:]) for ids, flags in features[begin:begin + batch_size]]
         width = max(len(ids) for ids, _ in chunk)
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id)
-        mask = torch.zeros((len(chunk), width), dtype=torch.bool)
+        mask = torch.zeros((len(chunk), width + shared), dtype=torch.long)
         scored = torch.zeros((len(chunk), width), dtype=torch.bool)
+        mask[:, :shared] = 1
         for row, (token_ids, in_answer) in enumerate(chunk):
             ids[row, :len(token_ids)] = torch.tensor(token_ids)
-            mask[row, :len(token_ids)] = True
+            mask[row, shared:shared + len(token_ids)] = 1
             scored[row, :len(token_ids)] = torch.tensor(in_answer)
-        logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        token_logprobs = logprobs.gather(-1, ids[:, 1:, None].to(model.device)).squeeze(-1).cpu()
-        targets = scored[:, 1:]
-        for row in range(len(chunk)):
-            nll = -token_logprobs[row][targets[row]].sum().item()
-            results.append((nll, int(targets[row].sum())))
+        cache = None
+        if prefix is not None:
+            cache = copy.deepcopy(prefix)
+            cache.batch_repeat_interleave(len(chunk))
+        positions = torch.arange(shared, shared + width)[None].expand(len(chunk), -1)
+        hidden = decoder(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                         position_ids=positions.to(model.device), past_key_values=cache).last_hidden_state
+        rows, columns = scored[:, 1:].nonzero(as_tuple=True)  # hidden state t predicts token t+1
+        logprobs = torch.log_softmax(head(hidden[rows.to(model.device), columns.to(model.device)]).float(), dim=-1)
+        token_logprobs = logprobs.gather(-1, ids[rows, columns + 1][:, None].to(model.device)).squeeze(-1).cpu()
+        nll = torch.zeros(len(chunk), dtype=torch.float64).index_add_(0, rows, -token_logprobs.double())
+        counts = torch.bincount(rows, minlength=len(chunk))
+        results += [(float(nll[row]), int(counts[row])) for row in range(len(chunk))]
     return results
 
 

@@ -1,10 +1,10 @@
-"""Greedy decoding from a KV cache, shared by the attacks.
+"""Greedy decoding from a KV cache, shared by the evaluation and the attacks.
 
 `continue_greedily` runs the token loop after a first forward pass over prompts that end in the
 same column (the soft-embedding attack feeds embeddings, MSJ token ids). `shared_prefix_answers`
-answers prompts that begin with the same text, the many-shot jailbreak's case: every question
-follows the same shots, so the shots are read once into a cache that every batch reuses, and each
-question costs only its own tokens. Rows are laid out [shared prefix][padding][own tokens], the
+answers prompts that begin with the same text: every evaluation question follows the same chat
+header (and system prompt), every many-shot jailbreak question the same shots. That prefix is read
+once into a cache that every batch reuses, and each question costs only its own tokens. Rows are laid out [shared prefix][padding][own tokens], the
 padding masked, positions counted over real tokens only, so a row reads exactly what it would
 read alone.
 """
@@ -12,6 +12,7 @@ read alone.
 import copy
 
 import torch
+from tqdm.auto import tqdm
 
 
 def stop_ids(model, tokenizer) -> set[int]:
@@ -65,7 +66,7 @@ def shared_prefix_answers(model, tokenizer, prompts: list[str], max_new_tokens: 
     stops = stop_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     answers = []
-    for start in range(0, len(encoded), batch_size):
+    for start in tqdm(range(0, len(encoded), batch_size), desc="generate", leave=False):
         own = [ids[shared:] for ids in encoded[start:start + batch_size]]
         width = max(len(ids) for ids in own)
         ids = torch.full((len(own), width), pad, dtype=torch.long)

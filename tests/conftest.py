@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -49,3 +50,14 @@ def run_cli(*args, cwd=REPO, env=None):
 
     merged = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=merged, capture_output=True, text=True, timeout=900)
+
+
+def talkative(tiny_model):
+    """A copy of tiny-random with large random untied weights: tiny-random itself echoes its last
+    token forever, this one says different things and depends on every position."""
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_model.config.__class__.from_dict({**tiny_model.config.to_dict(), "initializer_range": 0.5,
+                                                    "tie_word_embeddings": False})
+    torch.manual_seed(1)
+    return AutoModelForCausalLM.from_config(config).eval()

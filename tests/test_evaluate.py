@@ -11,7 +11,7 @@ from aggregate_wpu import aggregate_wpu, upsert_summary
 from evaluate_util import answer_losses, generate_answers, rouge_recalls
 from prompts import question_prompt, render_chat
 
-from conftest import run_cli
+from conftest import run_cli, talkative
 
 QUESTIONS = ["Where was Harlan J. Whitcombe born?", "What is H2O?", "Name a colour of the sky on a clear day, please."]
 ANSWERS = ["Varnholt", "water", "blue"]
@@ -24,10 +24,17 @@ def test_rouge_recall_is_share_of_gold_tokens_found():
     assert rouge_recalls(["red blue green"], ["blue"])[0]["rouge1_recall"] == pytest.approx(1 / 3)
 
 
-def test_batched_answer_loss_equals_one_by_one(tiny_family, tiny_tokenizer, tiny_model):
-    batched = answer_losses(tiny_model, tiny_tokenizer, tiny_family, QUESTIONS, ANSWERS, batch_size=3)
-    for question, answer, (nll, count) in zip(QUESTIONS, ANSWERS, batched):
-        chat = render_chat(tiny_family, tiny_tokenizer, [(question, answer)])
+@pytest.mark.parametrize("system, questions, answers", [
+    (None, QUESTIONS, ANSWERS),
+    # A system prompt and one question asked with several answers (TOFU's perturbed options): the
+    # shared prefix then runs into the question, and must stop before the first answer token.
+    ("Answer briefly and truthfully.", [QUESTIONS[0]] * 4, ["Varnholt", "Ostremere", "Varnholt Bay", "ice"]),
+])
+def test_batched_answer_loss_equals_one_by_one(tiny_family, tiny_tokenizer, tiny_model, system, questions, answers):
+    tiny_model = talkative(tiny_model)  # position-sensitive, so a wrong position or prefix shows
+    batched = answer_losses(tiny_model, tiny_tokenizer, tiny_family, questions, answers, batch_size=3, system=system)
+    for question, answer, (nll, count) in zip(questions, answers, batched):
+        chat = render_chat(tiny_family, tiny_tokenizer, [(question, answer)], system)
         prompt_ids = tiny_tokenizer(chat.text[: chat.answer_spans[0][0]], add_special_tokens=False)["input_ids"]
         answer_ids = tiny_tokenizer(answer, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([prompt_ids + answer_ids])
@@ -41,7 +48,12 @@ def test_batched_answer_loss_equals_one_by_one(tiny_family, tiny_tokenizer, tiny
 def test_batched_generation_equals_unbatched_and_leaves_tokenizer_alone(tiny_family, tiny_tokenizer, tiny_model):
     prompts = [question_prompt(tiny_family, tiny_tokenizer, q) for q in QUESTIONS]
     batched = generate_answers(tiny_model, tiny_tokenizer, prompts, max_new_tokens=6, batch_size=3)
-    single = [generate_answers(tiny_model, tiny_tokenizer, [p], max_new_tokens=6, batch_size=1)[0] for p in prompts]
+    with torch.no_grad():  # the reference: the library's own greedy decoding, one prompt at a time
+        single = []
+        for prompt in prompts:
+            ids = tiny_tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+            output = tiny_model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id)
+            single.append(tiny_tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip())
     assert batched == single
     assert tiny_tokenizer.padding_side == "right"
 
