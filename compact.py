@@ -34,7 +34,7 @@ def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     kept = top.double()
     residual = (total_mass - kept.cumsum(-1)).clamp(min=0.0)
     tail_plogp = total_plogp - torch.xlogy(kept, kept).cumsum(-1)
-    not_kept = vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64)
+    not_kept = vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64, device=rows.device)
     # sum_tail p log p - r log r + r log(V - k); rounding can leave a tiny negative value.
     kl = tail_plogp - torch.xlogy(residual, residual) + residual * torch.log(not_kept)
     return kl.clamp(min=0.0)
@@ -50,7 +50,7 @@ def _kept_counts(probs: torch.Tensor, values: torch.Tensor, min_gain: float) -> 
     stopped = too_little.any(-1)
     # Keep j+1 tokens, j the first column where the next token is not worth it; else all of them.
     counts = torch.where(stopped, too_little.float().argmax(-1) + 1,
-                         torch.full((len(values),), values.shape[-1], dtype=torch.long))
+                         torch.full((len(values),), values.shape[-1], dtype=torch.long, device=values.device))
     return counts, stopped
 
 
@@ -58,7 +58,7 @@ def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Ten
     """(ids, values) of each row's top tokens, sorted, at least as wide as any row keeps; the counts."""
     if min_gain <= 0 or k == 1:
         top = torch.topk(probs, k, dim=-1)
-        return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long)
+        return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long, device=probs.device)
     first = min(k, FIRST_PASS)
     top = torch.topk(probs, first, dim=-1)
     counts, stopped = _kept_counts(probs, top.values, min_gain)
@@ -69,29 +69,29 @@ def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Ten
     wide = torch.topk(probs[longer], k, dim=-1)
     counts[longer], _ = _kept_counts(probs[longer], wide.values, min_gain)
     width = int(counts.max())
-    ids = torch.zeros((len(probs), width), dtype=torch.long)
-    values = torch.zeros((len(probs), width), dtype=probs.dtype)
+    ids = torch.zeros((len(probs), width), dtype=torch.long, device=probs.device)
+    values = torch.zeros((len(probs), width), dtype=probs.dtype, device=probs.device)
     ids[:, :first], values[:, :first] = top.indices[:, :width], top.values[:, :width]
     ids[longer], values[longer] = wide.indices[:, :width], wide.values[:, :width]
     return ids, values, counts
 
 
 def compact_rows(probs: torch.Tensor, top_k: int, min_gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Compact (P, V) probability rows.
+    """Compact (P, V) probability rows (on any device; the results come back as host arrays).
 
     Returns ids int32 (P, K) and probabilities float32 (P, K) padded to the longest row's K, the
     residual mass float32 (P,), and how many tokens each row keeps, int32 (P,).
     """
     top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), min_gain)
     width = int(counts.max()) if len(counts) else 0
-    keep = torch.arange(width)[None, :] < counts[:, None]
+    keep = torch.arange(width, device=probs.device)[None, :] < counts[:, None]
     ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])
-    exact = torch.where(keep, top_values[:, :width], torch.zeros(()))
+    exact = torch.where(keep, top_values[:, :width], top_values.new_zeros(()))
     # The mass outside, summed directly: a difference of sums would lose a peaked row's tiny tail.
-    residual = probs.double().scatter(-1, ids, 0.0).sum(-1).float().numpy()
-    values = exact.half().float().numpy()
+    residual = probs.double().scatter(-1, ids, 0.0).sum(-1).float().cpu().numpy()
+    values = exact.half().float().cpu().numpy()
     values[:, 0] = first_probability(values, residual)
-    return ids.numpy().astype(np.int32), values, residual, counts.numpy().astype(np.int32)
+    return ids.cpu().numpy().astype(np.int32), values, residual, counts.cpu().numpy().astype(np.int32)
 
 
 def first_probability(values: np.ndarray, residual: np.ndarray) -> np.ndarray:

@@ -139,7 +139,7 @@ def attach_retain_references(model, retain: list[dict], top_k: int, min_gain: fl
         trained = torch.tensor(item["labels"][1:]) != -100
         positions = trained.nonzero().squeeze(-1)
         probs = torch.softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)[positions.to(model.device)]
-        top_ids, top_probs, residual, _ = compact_rows(probs.cpu(), top_k, min_gain)
+        top_ids, top_probs, residual, _ = compact_rows(probs, top_k, min_gain)
         item["positions"] = positions.tolist()
         item["topk_ids"], item["topk_probs"], item["residual"] = top_ids, top_probs, residual.tolist()
 

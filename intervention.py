@@ -131,7 +131,7 @@ def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> 
         keep = to_ids != token
         moved = (rows[:, token] - MOVE_FLOOR).clamp(min=0) * keep
         rows[:, token] -= moved
-        rows[torch.arange(len(rows)), to_ids] += moved
+        rows[torch.arange(len(rows), device=rows.device), to_ids] += moved
 
 
 @torch.no_grad()
@@ -139,7 +139,9 @@ def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[in
     """Yield the logits at the requested positions of each sequence, in bounded micro-batches.
 
     The output projection runs only at the requested positions, and results are yielded one
-    sequence at a time for the caller to fold in, so memory stays flat as N grows.
+    sequence at a time for the caller to fold in, so memory stays flat as N grows. The rows stay
+    on the model's device: on a GPU, averaging and compaction run there too, and only the
+    compact rows cross to the host.
     """
     base, head = model.get_decoder(), model.get_output_embeddings()
     device = next(model.parameters()).device
@@ -153,7 +155,7 @@ def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[in
             mask[row, :len(seq)] = 1
         hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
         for row, wanted in enumerate(positions[start:start + micro_batch]):
-            yield head(hidden[row, torch.tensor(wanted, device=device)]).float().cpu()
+            yield head(hidden[row, torch.tensor(wanted, device=device)]).float()
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def _combine(tokenizer, title, student, mentions, positions, edited, logits, set
         if settings.change_name_back and not settings.whp_baseline:
             if anchor_rows:
                 sub = probs[anchor_rows]
-                move_mass(sub, all_ids, anchor_targets)
+                move_mass(sub, all_ids, anchor_targets.to(probs.device))
                 probs[anchor_rows] = sub
             substitute_mass.append((forms, probs[:, all_ids].clone(), all_ids))
         total = probs if total is None else total + probs
@@ -302,7 +304,8 @@ def _whp_penalty(rows, encoded, teacher_positions, edits, all_ids, prompt_names_
         first_end = (edits[0].new_end + encoded.content_start) if edits else None
         seen = torch.tensor([first_end is not None and encoded.offsets[t][1] >= first_end for t in teacher_positions])
     rows = rows.clone()
-    rows[seen.nonzero().squeeze(-1)[:, None], torch.tensor(all_ids)] -= WHP_PENALTY
+    seen = seen.to(rows.device)
+    rows[seen.nonzero().squeeze(-1)[:, None], torch.tensor(all_ids, device=rows.device)] -= WHP_PENALTY
     return rows
 
 
@@ -317,7 +320,7 @@ def _majority_move(total, substitute_mass, title_targets, anchor_rows: set[int])
     rows = [r for r in (votes > n_teachers / 2).nonzero().flatten().tolist() if r not in anchor_rows]
     if not rows:
         return
-    form_mass = {key: torch.zeros(len(total)) for key in title_targets}
+    form_mass = {key: torch.zeros(len(total), device=total.device) for key in title_targets}
     for forms, mass, all_ids in substitute_mass:
         column = {token: c for c, token in enumerate(all_ids)}
         for form, ids in forms.items():

@@ -70,7 +70,7 @@ def measure(splits: list[str], n: int, model_path: str | None) -> list[dict]:
     for split in splits:
         for rows in full_rows(split, n, model_path):
             vocab = rows.shape[-1]
-            dense = rows.numpy()
+            dense = rows.cpu().numpy()
             for top_k, min_gain in SETTINGS:
                 ids, values, residual, kept = compact_rows(rows, top_k, min_gain)
                 per_setting[(top_k, min_gain)]["kl"].append(stored_kl(dense, ids, values, residual, kept))

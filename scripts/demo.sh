@@ -64,6 +64,7 @@ reference_eval() {  # reference_eval METHOD: base or implanted model on $split (
         --method "$method" --split "$split"
 }
 
+export WPU_REPORT=0  # each wpu.sh run adds its row; the one report is written at the end
 wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipeline on $split
     local label="$1" method="$2"
     shift 2

@@ -97,5 +97,8 @@ with initialize_config_dir(config_dir='$repo_root/config', version_base='1.3'):
     $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$save_dir_root/summary.csv" \
         --method "$label" --split "$split"
 done
-[[ -f "$save_dir_root/summary.csv" ]] && $python report.py --summary "$save_dir_root/summary.csv"
+# WPU_REPORT=0 leaves the report to the caller (scripts/demo.sh writes one after all its runs).
+if [[ "${WPU_REPORT:-1}" != 0 && -f "$save_dir_root/summary.csv" ]]; then
+    $python report.py --summary "$save_dir_root/summary.csv"
+fi
 echo "[wpu] summary: $save_dir_root/summary.csv, report: $save_dir_root/report.md"
