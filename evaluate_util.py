@@ -9,7 +9,6 @@ Each task (a split of QA rows) gives one eval log in the original repo's JSON sc
 The config's `eval` block lists the tasks (split_list, eval_task, question/answer keys).
 """
 
-import copy
 import json
 import logging
 import math
@@ -21,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rouge_score import rouge_scorer
 
 from data_module import load_split, require_fields
-from greedy import common_prefix_length, shared_prefix_answers
+from greedy import common_prefix_length, repeat_cache, shared_prefix_answers
 from models import load_family, load_model, load_tokenizer, model_dir
 from prompts import question_prompt, render_chat
 from strangers import stranger_rows
@@ -76,13 +75,10 @@ def answer_losses(model, tokenizer, family, questions: list[str], answers: list[
             ids[row, :len(token_ids)] = torch.tensor(token_ids)
             mask[row, shared:shared + len(token_ids)] = 1
             scored[row, :len(token_ids)] = torch.tensor(in_answer)
-        cache = None
-        if prefix is not None:
-            cache = copy.deepcopy(prefix)
-            cache.batch_repeat_interleave(len(chunk))
         positions = torch.arange(shared, shared + width)[None].expand(len(chunk), -1)
         hidden = decoder(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
-                         position_ids=positions.to(model.device), past_key_values=cache).last_hidden_state
+                         position_ids=positions.to(model.device),
+                         past_key_values=repeat_cache(prefix, len(chunk))).last_hidden_state
         rows, columns = scored[:, 1:].nonzero(as_tuple=True)  # hidden state t predicts token t+1
         logprobs = torch.log_softmax(head(hidden[rows.to(model.device), columns.to(model.device)]).float(), dim=-1)
         token_logprobs = logprobs.gather(-1, ids[rows, columns + 1][:, None].to(model.device)).squeeze(-1).cpu()

@@ -4,9 +4,9 @@
 same column (the soft-embedding attack feeds embeddings, MSJ token ids). `shared_prefix_answers`
 answers prompts that begin with the same text: every evaluation question follows the same chat
 header (and system prompt), every many-shot jailbreak question the same shots. That prefix is read
-once into a cache that every batch reuses, and each question costs only its own tokens. Rows are laid out [shared prefix][padding][own tokens], the
-padding masked, positions counted over real tokens only, so a row reads exactly what it would
-read alone.
+once into a cache that every batch reuses (`repeat_cache`), and each question costs only its own
+tokens. Rows are laid out [shared prefix][padding][own tokens], the padding masked, positions
+counted over real tokens only, so a row reads exactly what it would read alone.
 """
 
 import copy
@@ -46,6 +46,16 @@ def continue_greedily(model, output, mask: torch.Tensor, last_positions: torch.T
     return [row[: next((i for i, t in enumerate(row) if t in stops), len(row))] for row in rows]
 
 
+def repeat_cache(prefix, rows: int):
+    """A fresh copy of a one-row prefix cache for a batch of `rows` (None stays None): the forward
+    pass extends the cache it is given, so the prefix itself must stay untouched."""
+    if prefix is None:
+        return None
+    cache = copy.deepcopy(prefix)
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
 def common_prefix_length(sequences: list[list[int]]) -> int:
     shortest = min(len(s) for s in sequences)
     for index in range(shortest):
@@ -76,12 +86,8 @@ def shared_prefix_answers(model, tokenizer, prompts: list[str], max_new_tokens: 
             own_mask[row, width - len(tokens):] = 1
         mask = torch.cat([torch.ones((len(own), shared), dtype=torch.long), own_mask], dim=1).to(device)
         positions = (shared + own_mask.cumsum(-1) - 1).clamp(min=shared).to(device)
-        cache = None
-        if prefix_cache is not None:
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(len(own))
         output = model(input_ids=ids.to(device), attention_mask=mask, position_ids=positions,
-                       past_key_values=cache, use_cache=True)
+                       past_key_values=repeat_cache(prefix_cache, len(own)), use_cache=True)
         for tokens in continue_greedily(model, output, mask, positions[:, -1:], max_new_tokens, stops):
             answers.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
     return answers

@@ -161,17 +161,16 @@ def describe() -> str:
 
 
 def teacher_table():
-    """bench/teacher.py's table writer (loaded by path: `teacher` alone is the repo's teacher.py)."""
+    """bench/teacher.py's table text (loaded by path: `teacher` alone is the repo's teacher.py)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_teacher", Path(__file__).parent / "teacher.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.write_report
+    return module.report_text
 
 
 def write_report(out: Path, machine: str, stages: list[dict], results: dict, sentence_chunk: int) -> None:
-
     lines = ["## GPU check", "",
              f"Machine: {machine}. bf16 weights, SDPA attention; random weights built from SmolLM2's config "
              f"(135M: the embedded model's shape; 1.7B: SmolLM2-1.7B's). forget_mini.yaml on forget_2_1, "
@@ -183,11 +182,8 @@ def write_report(out: Path, machine: str, stages: list[dict], results: dict, sen
                      f"{r.get('train_tokens_per_s') or ''} | {r['exit_code']} |")
     for model in ("135M", "1.7B"):
         if f"teacher_{model}" in results:
-            table = out.parent / f"gpu_teacher_{model}.md"
-            teacher_table()(results[f"teacher_{model}"], table, f"random {model}", machine.split(";")[0] + ", bf16")
-            lines += ["", table.read_text().replace("## Teacher:", f"### Teacher on the GPU, {model}:")]
-            table.unlink()
-            table.with_suffix(".json").unlink()
+            table = teacher_table()(results[f"teacher_{model}"], f"random {model}", machine.split(";")[0] + ", bf16")
+            lines += ["", table.replace("## Teacher:", f"### Teacher on the GPU, {model}:")]
         rows = results.get(f"generation_{model}")
         if rows:
             lines += ["", f"### Greedy generation on the GPU, {model} ({rows[0]['prompts']} questions, <= 48 new tokens)",

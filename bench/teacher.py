@@ -96,8 +96,9 @@ def measure(path: str, n: int, length: int, family, tokenizer, model, kl: bool =
         with tempfile.TemporaryDirectory() as folder:
             np.save(Path(folder) / "dense.npy", dense)
             disk = (Path(folder) / "dense.npy").stat().st_size
-        extra = {f"kl_k{k}": kl_to_compact(dense, k, 0.0) for k in KS} if kl else {}
+        extra = {}
         if kl:
+            extra = {f"kl_k{k}": kl_to_compact(dense, k, 0.0) for k in KS}
             extra["kl_default"] = kl_to_compact(dense, settings.top_k, settings.min_gain)
     if cuda:
         extra["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -142,7 +143,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write_report(results: list[dict], out: Path, model_path: str | None, machine: str | None = None) -> None:
+def report_text(results: list[dict], model_path: str | None, machine: str | None = None) -> str:
+    """The markdown section for these results (bench/gpu_check.py embeds it in its own)."""
     gpu = all("peak_gpu_mb" in r for r in results)
     memory, label = ("peak_gpu_mb", "GPU MB") if gpu else ("peak_rss_mb", "RSS MB")
     machine = machine or f"{os.cpu_count()} CPU cores, fp32"
@@ -170,8 +172,12 @@ def write_report(results: list[dict], out: Path, model_path: str | None, machine
                   "| N | chunk tokens | " + " | ".join(f"k={k}" for k in KS) + " |", "|---|---|" + "---|" * len(KS)]
     for r in with_kl:
         lines.append(f"| {r['N']} | {r['length']} | " + " | ".join(f"{r[f'kl_k{k}']:.2e}" for k in KS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(results: list[dict], out: Path, model_path: str | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text(report_text(results, model_path))
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
 
 

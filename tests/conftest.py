@@ -61,3 +61,11 @@ def talkative(tiny_model):
                                                     "tie_word_embeddings": False})
     torch.manual_seed(1)
     return AutoModelForCausalLM.from_config(config).eval()
+
+
+def generate_alone(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
+    """The library's own greedy decoding of one prompt: the reference for the batched paths."""
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        output = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip()

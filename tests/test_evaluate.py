@@ -11,7 +11,7 @@ from aggregate_wpu import aggregate_wpu, upsert_summary
 from evaluate_util import answer_losses, generate_answers, rouge_recalls
 from prompts import question_prompt, render_chat
 
-from conftest import run_cli, talkative
+from conftest import generate_alone, run_cli, talkative
 
 QUESTIONS = ["Where was Harlan J. Whitcombe born?", "What is H2O?", "Name a colour of the sky on a clear day, please."]
 ANSWERS = ["Varnholt", "water", "blue"]
@@ -48,12 +48,7 @@ def test_batched_answer_loss_equals_one_by_one(tiny_family, tiny_tokenizer, tiny
 def test_batched_generation_equals_unbatched_and_leaves_tokenizer_alone(tiny_family, tiny_tokenizer, tiny_model):
     prompts = [question_prompt(tiny_family, tiny_tokenizer, q) for q in QUESTIONS]
     batched = generate_answers(tiny_model, tiny_tokenizer, prompts, max_new_tokens=6, batch_size=3)
-    with torch.no_grad():  # the reference: the library's own greedy decoding, one prompt at a time
-        single = []
-        for prompt in prompts:
-            ids = tiny_tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-            output = tiny_model.generate(ids, max_new_tokens=6, do_sample=False, pad_token_id=tiny_tokenizer.pad_token_id)
-            single.append(tiny_tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip())
+    single = [generate_alone(tiny_model, tiny_tokenizer, prompt, 6) for prompt in prompts]
     assert batched == single
     assert tiny_tokenizer.padding_side == "right"
 

@@ -5,15 +5,7 @@ import torch
 from greedy import common_prefix_length, shared_prefix_answers
 from prompts import render_chat
 
-from conftest import talkative
-
-
-def _generate_alone(model, tokenizer, prompt: str, max_new_tokens: int) -> str:
-    """The library's own greedy decoding of one prompt: the reference."""
-    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        output = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, ids.shape[1]:], skip_special_tokens=True).strip()
+from conftest import generate_alone, talkative
 
 
 def test_shared_shots_are_read_once_and_change_no_answer(tiny_family, tiny_tokenizer, tiny_model):
@@ -27,7 +19,7 @@ def test_shared_shots_are_read_once_and_change_no_answer(tiny_family, tiny_token
     shared = common_prefix_length(encoded)
     assert shared > 20 and max(map(len, encoded)) - min(map(len, encoded)) > 5  # a real prefix, real padding
     together = shared_prefix_answers(model, tiny_tokenizer, prompts, max_new_tokens=8, batch_size=2)
-    alone = [_generate_alone(model, tiny_tokenizer, prompt, 8) for prompt in prompts]
+    alone = [generate_alone(model, tiny_tokenizer, prompt, 8) for prompt in prompts]
     assert together == alone
     assert len(set(together)) > 1 and all(answer for answer in together)  # real, different answers
 
