@@ -43,6 +43,9 @@ def gather_on_main(chunks: list) -> list[list] | None:
         return [chunks]
     shares = [None] * world if rank == 0 else None
     dist.gather_object(chunks, shares, dst=0)
+    # The other ranks' sends can finish before rank 0 has received everything; tearing the group
+    # down then aborted a rank now and then ("terminate called without an active exception").
+    dist.barrier()
     return shares
 
 
