@@ -34,19 +34,36 @@ def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     kept = top.double()
     residual = (total_mass - kept.cumsum(-1)).clamp(min=0.0)
     tail_plogp = total_plogp - torch.xlogy(kept, kept).cumsum(-1)
-    not_kept = vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64, device=rows.device)
     # sum_tail p log p - r log r + r log(V - k); rounding can leave a tiny negative value.
-    kl = tail_plogp - torch.xlogy(residual, residual) + residual * torch.log(not_kept)
+    kl = tail_plogp - torch.xlogy(residual, residual) + residual * torch.log(_not_kept(vocab, kept))
     return kl.clamp(min=0.0)
+
+
+def _not_kept(vocab: int, kept: torch.Tensor) -> torch.Tensor:
+    """V - k for k = 1..K kept tokens (float64, on kept's device)."""
+    return vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64, device=kept.device)
+
+
+def gain_of_next_token(total_mass: torch.Tensor, top: torch.Tensor, vocab: int) -> torch.Tensor:
+    """(P, K-1) float64: how much keeping sorted token j+2 lowers the KL after keeping j+1 tokens.
+
+    The difference of consecutive kl_by_kept_count columns, in closed form: the row's sum of
+    p log p cancels out, so only the (P,) total masses are needed, not another pass over the
+    full rows.
+    """
+    kept = top.double()
+    residual = (total_mass[:, None] - kept.cumsum(-1)).clamp(min=0.0)
+    tail_term = residual * torch.log(_not_kept(vocab, kept)) - torch.xlogy(residual, residual)
+    return torch.xlogy(kept[:, 1:], kept[:, 1:]) + tail_term[:, :-1] - tail_term[:, 1:]
 
 
 FIRST_PASS = 256  # most rows stop well before this many tokens; only the others are looked at further
 
 
-def _kept_counts(probs: torch.Tensor, values: torch.Tensor, min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _kept_counts(total_mass: torch.Tensor, values: torch.Tensor, vocab: int,
+                 min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
     """How many of the sorted `values` each row keeps, and whether the row stopped before their end."""
-    kl = kl_by_kept_count(probs, values)
-    too_little = (kl[:, :-1] - kl[:, 1:]) < min_gain  # adding token j+2 gains less than min_gain
+    too_little = gain_of_next_token(total_mass, values, vocab) < min_gain  # token j+2 is not worth it
     stopped = too_little.any(-1)
     # Keep j+1 tokens, j the first column where the next token is not worth it; else all of them.
     counts = torch.where(stopped, too_little.float().argmax(-1) + 1,
@@ -59,15 +76,17 @@ def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Ten
     if min_gain <= 0 or k == 1:
         top = torch.topk(probs, k, dim=-1)
         return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long, device=probs.device)
+    vocab = probs.shape[-1]
+    total_mass = probs.sum(-1, dtype=torch.float64)
     first = min(k, FIRST_PASS)
     top = torch.topk(probs, first, dim=-1)
-    counts, stopped = _kept_counts(probs, top.values, min_gain)
+    counts, stopped = _kept_counts(total_mass, top.values, vocab, min_gain)
     if first == k or bool(stopped.all()):
         return top.indices, top.values, counts
     # Flat rows need more than the first pass: the same rule over the full top_k, for them only.
     longer = (~stopped).nonzero().squeeze(-1)
     wide = torch.topk(probs[longer], k, dim=-1)
-    counts[longer], _ = _kept_counts(probs[longer], wide.values, min_gain)
+    counts[longer], _ = _kept_counts(total_mass[longer], wide.values, vocab, min_gain)
     width = int(counts.max())
     ids = torch.zeros((len(probs), width), dtype=torch.long, device=probs.device)
     values = torch.zeros((len(probs), width), dtype=probs.dtype, device=probs.device)
@@ -88,7 +107,8 @@ def compact_rows(probs: torch.Tensor, top_k: int, min_gain: float) -> tuple[np.n
     ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])
     exact = torch.where(keep, top_values[:, :width], top_values.new_zeros(()))
     # The mass outside, summed directly: a difference of sums would lose a peaked row's tiny tail.
-    residual = probs.double().scatter(-1, ids, 0.0).sum(-1).float().cpu().numpy()
+    # (float32 entries summed in float64, without a float64 copy of the full rows.)
+    residual = probs.float().scatter(-1, ids, 0.0).sum(-1, dtype=torch.float64).float().cpu().numpy()
     values = exact.half().float().cpu().numpy()
     values[:, 0] = first_probability(values, residual)
     return ids.cpu().numpy().astype(np.int32), values, residual, counts.cpu().numpy().astype(np.int32)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from compact import compact_rows
+from greedy import common_prefix_length, repeat_cache
 from names import Edit, Mention, find_mentions, replace_mentions
 from prompts import question_prompt
 
@@ -135,27 +136,70 @@ def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> 
 
 
 @torch.no_grad()
-def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int):
+def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int,
+                      prefix: list[int] | None = None, prefix_caches: dict | None = None):
     """Yield the logits at the requested positions of each sequence, in bounded micro-batches.
 
     The output projection runs only at the requested positions, and results are yielded one
     sequence at a time for the caller to fold in, so memory stays flat as N grows. The rows stay
     on the model's device: on a GPU, averaging and compaction run there too, and only the
     compact rows cross to the host.
+
+    `prefix` (token ids every sequence may begin with: the chat header and the fixed words of
+    the prompt) is read once into a KV cache, kept in `prefix_caches` across calls when given,
+    and each sequence costs only its own tokens after it.
     """
     base, head = model.get_decoder(), model.get_output_embeddings()
     device = next(model.parameters()).device
+    shared = _usable_prefix_length(prefix or [], texts_ids, positions)
+    prefix_cache = _prefix_cache(base, tuple(texts_ids[0][:shared]), device, prefix_caches) if shared else None
     for start in range(0, len(texts_ids), micro_batch):
-        batch = texts_ids[start:start + micro_batch]
+        batch = [seq[shared:] for seq in texts_ids[start:start + micro_batch]]
         width = max(len(ids) for ids in batch)
         ids = torch.zeros((len(batch), width), dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, seq in enumerate(batch):
+        mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for row, seq in enumerate(batch):  # padded on the right: positions count from the prefix on
             ids[row, :len(seq)] = torch.tensor(seq)
-            mask[row, :len(seq)] = 1
-        hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+            mask[row, shared:shared + len(seq)] = 1
+        hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device),
+                      past_key_values=repeat_cache(prefix_cache, len(batch)), use_cache=prefix_cache is not None
+                      ).last_hidden_state
         for row, wanted in enumerate(positions[start:start + micro_batch]):
-            yield head(hidden[row, torch.tensor(wanted, device=device)]).float()
+            yield head(hidden[row, torch.tensor(wanted, device=device) - shared]).float()
+
+
+def _usable_prefix_length(prefix: list[int], texts_ids: list[list[int]], positions: list[list[int]]) -> int:
+    """How much of `prefix` every sequence really begins with, short of its first requested position
+    and its last token (every row must still read a token of its own)."""
+    usable = common_prefix_length([prefix] + texts_ids) if prefix else 0
+    return max(0, min([usable] + [min(w) for w in positions if w] + [len(ids) - 1 for ids in texts_ids]))
+
+
+def _prefix_cache(base, prefix: tuple[int, ...], device, store: dict | None):
+    if store is not None and prefix in store:
+        return store[prefix]
+    cache = base(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+    if store is not None:
+        store[prefix] = cache
+    return cache
+
+
+PREFIX_MARK = "\ue000"  # stands in for the variable part of a prompt when its fixed head is cut out
+
+
+def fixed_prompt_prefix(family, tokenizer, context: str | None, use_prompt: bool) -> list[int]:
+    """Token ids of the prompt text before its variable part (the substitute's name, or TOFU's question).
+
+    Identical for every substitute and chunk, so next_token_logits reads it once. A token the
+    tokenizer would merge across the cut is not shared: next_token_logits keeps only the ids
+    every real sequence begins with.
+    """
+    if context is None and not use_prompt:
+        return []
+    text = _prompt(family, tokenizer, PREFIX_MARK, PREFIX_MARK if context is not None else None, use_prompt)
+    # The space before the name belongs to the name's first token.
+    return tokenizer(text[:text.index(PREFIX_MARK)].rstrip(" "), add_special_tokens=False)["input_ids"]
 
 
 @dataclass(frozen=True)
@@ -204,13 +248,16 @@ def _prompt(family, tokenizer, name: str, context: str | None, use_prompt: bool)
 
 def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, variants: list[str],
                         substitutes: list[str], settings: TeacherSettings, context: str | None = None,
-                        works: dict[str, list[str]] | None = None) -> ChunkTeacher | None:
+                        works: dict[str, list[str]] | None = None, prefix_caches: dict | None = None) -> ChunkTeacher | None:
     """Averaged, name-corrected teacher distributions for one chunk, compacted; None if nothing is trainable.
 
     `context` (TOFU) is the question the chunk answers; its names are swapped too. `works` maps
-    a work title to its alternatives, the i-th one used with the i-th substitute.
+    a work title to its alternatives, the i-th one used with the i-th substitute. `prefix_caches`
+    (a dict the caller keeps while the model is unchanged) lets every chunk reuse the prompt
+    head's KV cache.
     """
-    rows = chunk_teacher_rows(model, tokenizer, family, chunk, title, variants, substitutes, settings, context, works)
+    rows = chunk_teacher_rows(model, tokenizer, family, chunk, title, variants, substitutes, settings, context, works,
+                              prefix_caches)
     if rows is None:
         return None
     input_ids, positions, averaged = rows
@@ -220,7 +267,8 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
 
 def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variants: list[str],
                        substitutes: list[str], settings: TeacherSettings, context: str | None = None,
-                       works: dict[str, list[str]] | None = None) -> tuple[list[int], list[int], torch.Tensor] | None:
+                       works: dict[str, list[str]] | None = None,
+                       prefix_caches: dict | None = None) -> tuple[list[int], list[int], torch.Tensor] | None:
     """The student's token ids, the trained positions and the full teacher rows (P, V) before compaction."""
     works = works or {}
     mentions = find_mentions(chunk, variants, list(works))
@@ -244,7 +292,8 @@ def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variant
     if not positions:
         return None
     logits = next_token_logits(model, [enc.ids for _, enc, _, _ in edited],
-                               [[pairs[p] for p in positions] for _, _, pairs, _ in edited], settings.micro_batch)
+                               [[pairs[p] for p in positions] for _, _, pairs, _ in edited], settings.micro_batch,
+                               fixed_prompt_prefix(family, tokenizer, context, settings.counter_fact_prompt), prefix_caches)
     name_mentions = [m for m in mentions if m.kind == "name"]
     averaged = _combine(tokenizer, title, student, name_mentions, positions, edited, logits, settings,
                         prompt_names_target=bool(context_mentions) or (context is None and settings.counter_fact_prompt))

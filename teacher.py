@@ -181,11 +181,12 @@ def build_teacher(cfg: DictConfig, targets: list[Target], substitutes: dict[str,
     settings = settings_of(cfg)
     works = work_alternatives(cfg, cfg.teacher.N)
     results = []
+    prefix_caches = {}  # the prompt head's KV cache, read once for all chunks (the model does not change here)
     for target in tqdm(targets, desc="teacher targets"):
         variants = name_variants(target.title)
         for chunk in chunks_of(cfg, target, tokenizer, family.max_context):
             teacher = build_chunk_teacher(model, tokenizer, family, chunk, target.title, variants,
-                                          substitutes[target.title], settings, target.context, works)
+                                          substitutes[target.title], settings, target.context, works, prefix_caches)
             if teacher is not None:
                 results.append(TargetChunk(target.title, target.key, teacher))
     for title in dict.fromkeys(target.title for target in targets):

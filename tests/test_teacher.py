@@ -223,3 +223,39 @@ def test_tofu_name_teacher_covers_the_name_at_its_first_appearance(tiny_family, 
                                 ["Alfred Barrow", "Moshe Itzik"], settings, context=f"Where was {title} born?")
     predicted = [tiny_tokenizer.decode([named.input_ids[p + 1]]) for p in named.positions]
     assert "z" not in predicted  # named in the question: the name's own positions stay dropped
+
+
+def test_reading_the_prompt_head_once_gives_the_full_forward_logits(tiny_family, tiny_tokenizer, tiny_model):
+    from conftest import talkative
+    from intervention import fixed_prompt_prefix, next_token_logits
+
+    model = talkative(tiny_model)
+    names = ["Alfred Barrow", "Moshe Itzik", "Ann Drummond"]
+    texts = [encode(tiny_tokenizer, prompt_for(tiny_family, tiny_tokenizer, name, True), CHUNK[: 40 + 15 * i]).ids
+             for i, name in enumerate(names)]  # different lengths: rows are padded
+    prefix = fixed_prompt_prefix(tiny_family, tiny_tokenizer, None, True)
+    assert len(prefix) > 5 and all(ids[:len(prefix)] == prefix for ids in texts)
+    wanted = [list(range(len(prefix), len(ids))) for ids in texts]
+    caches = {}
+    for micro_batch in (1, 2):
+        with_prefix = list(next_token_logits(model, texts, wanted, micro_batch, prefix, caches))
+        for ids, positions, rows in zip(texts, wanted, with_prefix):
+            with torch.no_grad():
+                full = model(torch.tensor([ids])).logits[0, positions].float()
+            assert torch.allclose(rows, full, atol=1e-4, rtol=1e-4)
+    assert list(caches) == [tuple(prefix)]  # read once, reused by the second call
+    # A requested position inside the prefix: the prefix is only shared up to it.
+    early = [[3] + w for w in wanted]
+    rows = next(next_token_logits(model, texts[:1], early[:1], 1, prefix))
+    with torch.no_grad():
+        assert torch.allclose(rows, model(torch.tensor([texts[0]])).logits[0, early[0]].float(), atol=1e-4, rtol=1e-4)
+
+
+def test_the_prompt_head_of_a_question_is_the_chat_header(tiny_family, tiny_tokenizer):
+    from intervention import fixed_prompt_prefix
+    from prompts import question_prompt
+
+    prefix = fixed_prompt_prefix(tiny_family, tiny_tokenizer, "Who wrote it?", True)
+    question = tiny_tokenizer(question_prompt(tiny_family, tiny_tokenizer, "Who wrote it?"), add_special_tokens=False)
+    assert question["input_ids"][:len(prefix)] == prefix and len(prefix) < len(question["input_ids"]) - 3
+    assert fixed_prompt_prefix(tiny_family, tiny_tokenizer, None, False) == []
