@@ -155,7 +155,9 @@ def report_text(results: list[dict], model_path: str | None, machine: str | None
     machine = machine or f"{os.cpu_count()} CPU cores, fp32"
     lines = ["## Teacher: compact batched vs dense reference-style", "",
              f"Model: {describe_model(model_path)}; machine: {machine}; "
-             "the default settings (top_k=8192, min_gain=3e-6, micro_batch=4). Compact bytes: the artifact file. The compact path reuses the prompt head's KV cache (read before the clock starts, as teacher.py reads it once per run); the dense path reads every token of every text.", "",
+             "the default settings (top_k=8192, min_gain=3e-6, micro_batch=4). Compact bytes: the artifact file. "
+             "The compact path reuses the prompt head's KV cache (read before the clock starts, as teacher.py "
+             "reads it once per run); the dense path reads every token of every text.", "",
              f"| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | compact {label} | dense {label} | "
              f"{label.split()[0]} ratio | compact bytes | dense bytes | disk ratio | kept tokens/pos | "
              "KL(dense \\|\\| compact) nats/pos |",
