@@ -377,12 +377,10 @@ def _majority_move(total, substitute_mass, title_targets, anchor_rows: set[int])
             form_mass[(form, 1)] += mass[:, column[ids[-1]]]
     keys = list(form_mass)
     best = torch.stack([form_mass[k] for k in keys], dim=-1).argmax(-1)
-    for row in rows:
-        target = title_targets[keys[best[row]]]
-        for _, mass, all_ids in substitute_mass:
-            for column, token in enumerate(all_ids):
-                if token == target:
-                    continue
-                moved = max(mass[row, column].item() - MOVE_FLOOR, 0.0)
-                total[row, token] -= moved
-                total[row, target] += moved
+    rows = torch.tensor(rows, device=total.device)
+    targets = torch.tensor([title_targets[keys[i]] for i in best[rows].tolist()], device=total.device)
+    for _, mass, all_ids in substitute_mass:  # whole tensors at once: no host round trip per entry on a GPU
+        ids = torch.tensor(all_ids, device=total.device)
+        moved = (mass[rows] - MOVE_FLOOR).clamp(min=0.0) * (ids[None, :] != targets[:, None])
+        total[rows[:, None], ids[None, :]] -= moved  # a teacher's ids are distinct: no repeated index
+        total[rows, targets] += moved.sum(-1)

@@ -259,3 +259,40 @@ def test_the_prompt_head_of_a_question_is_the_chat_header(tiny_family, tiny_toke
     question = tiny_tokenizer(question_prompt(tiny_family, tiny_tokenizer, "Who wrote it?"), add_special_tokens=False)
     assert question["input_ids"][:len(prefix)] == prefix and len(prefix) < len(question["input_ids"]) - 3
     assert fixed_prompt_prefix(tiny_family, tiny_tokenizer, None, False) == []
+
+
+def test_where_most_teachers_would_write_the_substitute_the_real_name_is_taught():
+    from intervention import MOVE_FLOOR, _majority_move
+
+    vocab, n_rows = 40, 4
+    # Three teachers, each with its own substitute: first-word and last-word first tokens, with and without a space.
+    forms = [{"w_prefix": [10 + 4 * i, 11 + 4 * i], "wo_prefix": [12 + 4 * i, 13 + 4 * i]} for i in range(3)]
+    title_targets = {("w_prefix", 0): 1, ("w_prefix", 1): 2, ("wo_prefix", 0): 3, ("wo_prefix", 1): 4}
+    teachers = []
+    for i, form in enumerate(forms):
+        rows = torch.full((n_rows, vocab), 0.5 / (vocab - 1))
+        rows[0, form["w_prefix"][0]] = 0.5  # row 0: every teacher writes its substitute's first name
+        rows[1, form["w_prefix"][0]] = 0.5 if i == 0 else 0.0  # row 1: only one teacher does
+        rows[2, form["w_prefix"][0]] = 0.5  # row 2: every teacher, but it is a mention start (anchor)
+        rows[3, form["wo_prefix"][1]] = 0.5 if i < 2 else 0.0  # row 3: two of three, the surname without a space
+        teachers.append(rows / rows.sum(-1, keepdim=True))
+    total = sum(teachers)
+    before = total.clone()
+    substitute_mass = []
+    for form, rows in zip(forms, teachers):
+        all_ids = sorted(set(form["w_prefix"] + form["wo_prefix"]))
+        substitute_mass.append((form, rows[:, all_ids].clone(), all_ids))
+    _majority_move(total, substitute_mass, title_targets, anchor_rows={2})
+
+    assert torch.allclose(total.sum(-1), before.sum(-1))
+    assert torch.equal(total[1], before[1]) and torch.equal(total[2], before[2])
+    for row, target in ((0, 1), (3, 4)):
+        moved = 0.0
+        for _, mass, all_ids in substitute_mass:  # each teacher's own substitute mass, down to the floor
+            own = mass[row] - MOVE_FLOOR
+            assert torch.allclose(total[row, all_ids], before[row, all_ids] - own, atol=1e-7)
+            moved += own.sum()
+        assert torch.isclose(total[row, target], before[row, target] + moved, rtol=1e-5)
+        untouched = torch.ones(vocab, dtype=torch.bool)
+        untouched[[target] + [t for _, _, ids in substitute_mass for t in ids]] = False
+        assert torch.equal(total[row, untouched], before[row, untouched])
