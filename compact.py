@@ -28,20 +28,21 @@ def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
     probs (P, V) are the full rows; top (P, K) their K largest values, sorted descending.
     """
     rows = probs.double()
-    vocab = rows.shape[-1]
-    total_mass = rows.sum(-1, keepdim=True)
-    total_plogp = torch.xlogy(rows, rows).sum(-1, keepdim=True)
     kept = top.double()
-    residual = (total_mass - kept.cumsum(-1)).clamp(min=0.0)
+    total_plogp = torch.xlogy(rows, rows).sum(-1, keepdim=True)
     tail_plogp = total_plogp - torch.xlogy(kept, kept).cumsum(-1)
-    # sum_tail p log p - r log r + r log(V - k); rounding can leave a tiny negative value.
-    kl = tail_plogp - torch.xlogy(residual, residual) + residual * torch.log(_not_kept(vocab, kept))
-    return kl.clamp(min=0.0)
+    # Rounding can leave a tiny negative value.
+    return (tail_plogp + _residual_terms(rows.sum(-1), kept, rows.shape[-1])).clamp(min=0.0)
 
 
-def _not_kept(vocab: int, kept: torch.Tensor) -> torch.Tensor:
-    """V - k for k = 1..K kept tokens (float64, on kept's device)."""
-    return vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64, device=kept.device)
+def _residual_terms(total_mass: torch.Tensor, kept: torch.Tensor, vocab: int) -> torch.Tensor:
+    """(P, K): r log(V - k) - r log r for k = 1..K kept tokens, r the mass left outside them.
+
+    With the tail's sum of p log p, this is the KL of the compact row (the residual spread evenly).
+    """
+    residual = (total_mass[:, None] - kept.cumsum(-1)).clamp(min=0.0)
+    not_kept = vocab - torch.arange(1, kept.shape[-1] + 1, dtype=torch.float64, device=kept.device)
+    return residual * torch.log(not_kept) - torch.xlogy(residual, residual)
 
 
 def gain_of_next_token(total_mass: torch.Tensor, top: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -52,9 +53,8 @@ def gain_of_next_token(total_mass: torch.Tensor, top: torch.Tensor, vocab: int) 
     full rows.
     """
     kept = top.double()
-    residual = (total_mass[:, None] - kept.cumsum(-1)).clamp(min=0.0)
-    tail_term = residual * torch.log(_not_kept(vocab, kept)) - torch.xlogy(residual, residual)
-    return torch.xlogy(kept[:, 1:], kept[:, 1:]) + tail_term[:, :-1] - tail_term[:, 1:]
+    terms = _residual_terms(total_mass, kept, vocab)
+    return torch.xlogy(kept[:, 1:], kept[:, 1:]) + terms[:, :-1] - terms[:, 1:]
 
 
 FIRST_PASS = 256  # most rows stop well before this many tokens; only the others are looked at further
