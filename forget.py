@@ -108,15 +108,38 @@ def apply_lora(model, cfg: DictConfig):
 
 
 def deepspeed_config(cfg: DictConfig) -> str | None:
+    """ZeRO-3 is chosen by `deepspeed=auto` only where it pays (CUDA). `deepspeed=true` needs only
+    the package: without a GPU, DeepSpeed runs on its CPU accelerator (gloo), slow but the same
+    code path, which is how the tests check ZeRO-3 training, saving and the evaluation after it."""
     import importlib.util
 
     wanted = str(cfg.deepspeed).lower()
-    available = torch.cuda.is_available() and importlib.util.find_spec("deepspeed") is not None
-    if wanted == "true" and not available:
-        raise UserError("deepspeed=true needs CUDA and the deepspeed package (requirements-gpu.txt).")
-    if wanted == "true" or (wanted == "auto" and available):
-        return str(Path(__file__).resolve().parent / "config" / "ds_config.json")
+    installed = importlib.util.find_spec("deepspeed") is not None
+    if wanted == "true" and not installed:
+        raise UserError("deepspeed=true needs the deepspeed package: run `bash scripts/setup_env.sh`, "
+                        "or set deepspeed=false.")
+    if wanted == "true" and world_size() > 1 and not torch.cuda.is_available():
+        raise UserError("ZeRO-3 on CPU runs in one process only (accelerate forms no DeepSpeed group of CPU "
+                        "processes): launch without torchrun, or set deepspeed=false.")
+    if wanted == "true" or (wanted == "auto" and installed and torch.cuda.is_available()):
+        set_single_process_world()
+        path = Path(__file__).resolve().parent / "config" / "ds_config.json"
+        logger.info("DeepSpeed ZeRO-3 (%s) on %s", path.name, "CUDA" if torch.cuda.is_available() else "CPU")
+        return str(path)
     return None
+
+
+def set_single_process_world() -> None:
+    """DeepSpeed always joins a process group. Started by plain `python` (no torchrun), it would
+    look for MPI instead; a world of one on this machine is what the user meant."""
+    import socket
+
+    if "WORLD_SIZE" in os.environ:
+        return
+    with socket.socket() as probe:  # a port nobody holds, so two runs on one machine do not clash
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 
 
 def run_fingerprint(cfg: DictConfig) -> str:
@@ -178,6 +201,7 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         model.gradient_checkpointing_enable()
     if cfg.LoRA.r:
         model = apply_lora(model, cfg)
+    zero3 = deepspeed_config(cfg)
     args = TrainingArguments(
         output_dir=str(save_dir), per_device_train_batch_size=plan["micro_batch"],
         gradient_accumulation_steps=plan["accumulation"], max_steps=plan["max_steps"],
@@ -186,7 +210,10 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         logging_steps=max(1, plan["max_steps"] // 20),
         save_strategy="steps", save_steps=cfg.save_steps or plan["max_steps"], save_total_limit=cfg.save_total_limit,
         report_to=[], remove_unused_columns=False, bf16=model.dtype == torch.bfloat16,
-        deepspeed=deepspeed_config(cfg), ddp_find_unused_parameters=False, dataloader_drop_last=False,
+        deepspeed=zero3, ddp_find_unused_parameters=False, dataloader_drop_last=False,
+        # Without CUDA, accelerate forms a gloo process group only when told the run is on CPU;
+        # otherwise every torchrun process would train alone on all the data.
+        use_cpu=not torch.cuda.is_available() and zero3 is None,
     )
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=items, processing_class=tokenizer,
                              data_collator=UnlearnCollator(tokenizer.pad_token_id),

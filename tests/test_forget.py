@@ -1,5 +1,6 @@
 """forget.py on the tiny model: every method trains, losses are right, runs resume and refuse bad input."""
 
+import importlib.util
 import json
 import math
 import os
@@ -65,6 +66,27 @@ def test_every_method_trains_three_steps_and_changes_parameters(trained_runs, me
     record = json.loads((run_dir / "run_info.json").read_text())
     assert record["effective_batch"] >= 1 and record["device_count"] == 0 and record["versions"]["transformers"]
     assert "forget_loss: " + method in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed (scripts/setup_env.sh)")
+def test_zero3_run_trains_like_a_plain_run_and_is_evaluated_after_it(trained_runs, tmp_path):
+    """ZeRO-3 on DeepSpeed's CPU accelerator, started by plain `python`: the intervention loss with
+    the KL retain term, the gathered save, and the evaluation in the same process (which once
+    loaded an empty partitioned model because transformers keeps the ZeRO-3 switch on)."""
+    plain = trained_runs["intervention"]
+    root = plain.parents[2]  # where the fixture's teacher artifact is
+    extra = ["forget_loss=intervention", "retain_strength=1", "retain_loss=kl", "deepspeed=true",
+             f"save_dir={tmp_path / 'zero3'}", "eval_after_training=true", "eval.ds_size=2",
+             "eval.generation.max_new_tokens=4"]
+    result = run_cli("forget.py", *common_args(root, *extra))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DeepSpeed ZeRO-3 (ds_config.json) on CPU" in result.stdout + result.stderr
+    sharded = load_file(tmp_path / "zero3" / "model.safetensors")
+    reference = load_file(plain / "model.safetensors")
+    assert sharded.keys() == reference.keys()
+    for name, weight in reference.items():  # same optimizer, same data: only summation order differs
+        torch.testing.assert_close(sharded[name], weight, rtol=0, atol=1e-5, msg=name)
+    assert (tmp_path / "zero3" / "checkpoint-3" / "aggregate_stat.csv").is_file()
 
 
 def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes(tiny_model, tiny_tokenizer):
@@ -148,13 +170,35 @@ def test_killed_run_resumes_to_the_same_final_loss(tmp_path):
     assert final == pytest.approx(expected, rel=1e-4)
 
 
-def test_torchrun_two_cpu_processes_complete_a_run(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-                             "forget.py", *common_args(tmp_path, "forget_loss=grad_ascent")],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    done = json.loads((tmp_path / "tiny-random" / "grad_ascent" / "2_42_forget_2_1" / "forget_done.json").read_text())
+@pytest.mark.parametrize("method", ["grad_ascent", "intervention"])
+def test_two_torchrun_processes_train_the_same_model_as_one(trained_runs, tmp_path, method):
+    """docs_per_step keeps the schedule; the processes must split the items and average their
+    gradients (on CPU they once each trained alone on all the data). forget_2_1's intervention
+    teacher has 10 chunks: micro-batches of 5 make every step hold all of them on 1 or 2
+    processes, so only the summation order differs."""
+    root = trained_runs[method].parents[2]  # the fixture's teacher artifact is there
+    extra = [f"forget_loss={method}", "chunk_batch_size=5"]
+    if method == "intervention":
+        extra += ["retain_strength=1", "retain_loss=kl"]
+    one = run_cli("forget.py", *common_args(root, *extra, f"save_dir={tmp_path / 'one'}"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+                          "forget.py", *common_args(root, *extra, f"save_dir={tmp_path / 'two'}")],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    done = json.loads((tmp_path / "two" / "forget_done.json").read_text())
     assert done["world_size"] == 2 and done["docs_per_step"] == 2 and done["max_steps"] == 3
+    reference = load_file(tmp_path / "one" / "model.safetensors")
+    for name, weight in load_file(tmp_path / "two" / "model.safetensors").items():
+        torch.testing.assert_close(weight, reference[name], rtol=0, atol=1e-5, msg=name)
+
+
+def test_zero3_across_cpu_processes_is_refused_with_the_fix(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29535",
+                             "forget.py", *common_args(tmp_path, "forget_loss=grad_ascent", "deepspeed=true")],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "ZeRO-3 on CPU runs in one process only" in result.stderr
+    assert not list(tmp_path.rglob("forget_done.json"))
 
 
 def test_lora_with_gradient_checkpointing_trains_and_the_merged_model_reloads(tmp_path):
