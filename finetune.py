@@ -69,7 +69,9 @@ def is_done(save_dir: Path, wanted: str) -> bool:
     return marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == wanted
 
 
-def train(cfg: DictConfig, staging: Path) -> dict:
+def train(cfg: DictConfig, staging: Path) -> dict | None:
+    """Trains and saves into `staging`; returns the run's figures, or None on a process other
+    than the first under torchrun (the Trainer saves only from the first)."""
     from transformers import Trainer, TrainingArguments
 
     family = load_family(cfg.model_family)
@@ -104,6 +106,8 @@ def train(cfg: DictConfig, staging: Path) -> dict:
     started = time.time()
     result = trainer.train()
     seconds = time.time() - started
+    if not trainer.is_world_process_zero():
+        return None
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
     shutil.rmtree(staging / "trainer", ignore_errors=True)
@@ -126,6 +130,8 @@ def main(cfg: DictConfig) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         stats = train(cfg, staging)
+        if stats is None:  # another process finishes the folder; this one would publish it empty
+            return
         write_run_record(staging, cfg, stats)
         atomic_write_json(staging / DONE_MARKER, {"fingerprint": wanted, **stats})
         if save_dir.exists():

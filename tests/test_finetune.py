@@ -1,13 +1,15 @@
 """finetune.py on the tiny model: trains, saves a loadable folder with its run record, reuses it when unchanged."""
 
 import json
+import subprocess
+import sys
 
 import torch
 from safetensors.torch import load_file
 
 from embedded import embedded_model_dir
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 def make_corpus(folder):
@@ -50,3 +52,18 @@ def test_empty_corpus_is_refused_without_output(tmp_path):
     result = run_cli(*finetune_args(tmp_path, tmp_path / "model"))
     assert result.returncode == 1 and result.stderr.strip().startswith("error:")
     assert not (tmp_path / "model").exists()
+
+
+def test_two_torchrun_processes_publish_one_complete_model(tmp_path):
+    """Only the first process saves weights; the other once published its own folder without them
+    (with a done marker), so a later run would have reused a model that was not there."""
+    make_corpus(tmp_path)
+    save_dir = tmp_path / "model"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29537",
+                             *finetune_args(tmp_path, save_dir)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (save_dir / "model.safetensors").is_file() and (save_dir / "finetune_done.json").is_file()
+    assert json.loads((save_dir / "run_info.json").read_text())["effective_batch"] == 4  # 2 per process
+    assert not list(tmp_path.glob(".model.partial-*"))
+    # Which process finished last decided the outcome; that only one publishes is what makes it safe.
+    assert (result.stdout + result.stderr).count("Saved fine-tuned model") == 1
