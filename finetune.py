@@ -100,7 +100,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
         # Batches of similar lengths: dynamic padding then wastes ~2% instead of ~25% of compute.
         train_sampling_strategy="group_by_length",
         bf16=model.dtype == torch.bfloat16,
-        use_cpu=not torch.cuda.is_available(),  # so CPU processes under torchrun form one gloo group
+        use_cpu=not torch.accelerator.is_available(),  # so CPU processes under torchrun form one gloo group
     )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id))
     started = time.time()

@@ -211,9 +211,9 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         save_strategy="steps", save_steps=cfg.save_steps or plan["max_steps"], save_total_limit=cfg.save_total_limit,
         report_to=[], remove_unused_columns=False, bf16=model.dtype == torch.bfloat16,
         deepspeed=zero3, ddp_find_unused_parameters=False, dataloader_drop_last=False,
-        # Without CUDA, accelerate forms a gloo process group only when told the run is on CPU;
+        # Without an accelerator, accelerate forms a gloo process group only when told the run is on CPU;
         # otherwise every torchrun process would train alone on all the data.
-        use_cpu=not torch.cuda.is_available() and zero3 is None,
+        use_cpu=not torch.accelerator.is_available() and zero3 is None,
     )
     trainer = UnlearnTrainer(model=model, args=args, train_dataset=items, processing_class=tokenizer,
                              data_collator=UnlearnCollator(tokenizer.pad_token_id),
