@@ -94,7 +94,8 @@ def measure(path: str, n: int, length: int, family, tokenizer, model, kl: bool =
         with tempfile.TemporaryDirectory() as folder:  # the artifact as teacher.py writes it
             save_artifact(Path(folder) / "a.teacher.safetensors", [TargetChunk(TITLE, TITLE, result)], {})
             disk = (Path(folder) / "a.teacher.safetensors").stat().st_size
-        extra = {"kept_mean": float(result.kept.mean())}
+        extra = {"kept_mean": float(result.kept.mean()),
+                 "work_ratio": work_ratio(model, tokenizer, family, chunk, substitutes, positions)}
     else:
         dense, positions = dense_teacher(model, tokenizer, family, chunk, substitutes, settings)
         seconds = time.perf_counter() - started
@@ -135,6 +136,19 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
     return stacked.mean(0).astype(np.float32), len(common)
 
 
+def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> float:
+    """Multiply-adds of the dense path / the compact path for this chunk (bench/arithmetic.py)."""
+    from arithmetic import teacher_work_ratio
+    from intervention import encode, fixed_prompt_prefix, prompt_for
+    from names import find_mentions, name_variants, replace_mentions
+
+    mentions = find_mentions(chunk, name_variants(TITLE))
+    lengths = [len(encode(tokenizer, prompt_for(family, tokenizer, substitute, True),
+                          replace_mentions(chunk, mentions, TITLE, substitute)[0]).ids) for substitute in substitutes]
+    shared = len(fixed_prompt_prefix(family, tokenizer, None, True))
+    return teacher_work_ratio(model.config, lengths, shared, positions)
+
+
 def kl_to_compact(dense, top_k: int, min_gain: float) -> float:
     """Mean KL(dense || its compact form at these settings), nats per position."""
     import torch
@@ -157,11 +171,13 @@ def report_text(results: list[dict], model_path: str | None, machine: str | None
              f"Model: {describe_model(model_path)}; machine: {machine}; "
              "the default settings (top_k=8192, min_gain=3e-6, micro_batch=4). Compact bytes: the artifact file. "
              "The compact path reuses the prompt head's KV cache (read before the clock starts, as teacher.py "
-             "reads it once per run); the dense path reads every token of every text.", "",
-             f"| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | compact {label} | dense {label} | "
+             "reads it once per run); the dense path reads every token of every text. Work ratio: the dense "
+             "path's multiply-adds / the compact path's (bench/arithmetic.py), the speed ratio both would have "
+             "if they ran at the same arithmetic speed.", "",
+             f"| N | chunk tokens | compact tok/s | dense tok/s | speed ratio | work ratio | compact {label} | dense {label} | "
              f"{label.split()[0]} ratio | compact bytes | dense bytes | disk ratio | kept tokens/pos | "
              "KL(dense \\|\\| compact) nats/pos |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     by_key = {(r["path"], r["N"], r["length"]): r for r in results}
     for (path, n, length), compact in sorted(by_key.items()):
         dense = by_key.get(("dense", n, length))
@@ -169,7 +185,8 @@ def report_text(results: list[dict], model_path: str | None, machine: str | None
             continue
         lines.append(
             f"| {n} | {length} | {compact['tokens_per_s']} | {dense['tokens_per_s']} | "
-            f"{compact['tokens_per_s'] / dense['tokens_per_s']:.2f}x | {compact[memory]} | {dense[memory]} | "
+            f"{compact['tokens_per_s'] / dense['tokens_per_s']:.2f}x | "
+            f"{format(compact['work_ratio'], '.2f') + 'x' if 'work_ratio' in compact else '-'} | {compact[memory]} | {dense[memory]} | "
             f"{dense[memory] / compact[memory]:.2f}x | {compact['disk_bytes']} | {dense['disk_bytes']} | "
             f"{dense['disk_bytes'] / compact['disk_bytes']:.0f}x | {compact['kept_mean']:.0f} | "
             f"{format(dense['kl_default'], '.2e') if 'kl_default' in dense else '-'} |")
