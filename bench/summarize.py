@@ -53,6 +53,9 @@ def goal_rows(data: dict) -> list[str]:
                     f"{'yes' if min(speed) >= 3 else 'no'} |")
         rows.append(f"| teacher bytes on disk, dense / compact | >= 100x | {min(disk):.0f}x to {max(disk):.0f}x | "
                     f"{'yes' if min(disk) >= 100 else 'no'} |")
+        work = [r["work_ratio"] for r in teacher if "work_ratio" in r]
+        if work:  # what the speed ratio would be at equal arithmetic speed (bench/arithmetic.py)
+            rows.append(f"| teacher multiply-adds, dense / compact | reported | {min(work):.2f}x to {max(work):.2f}x | - |")
     for model in ("135M", "1.7B"):
         gpu_teacher = data.get("gpu", {}).get(f"teacher_{model}")
         if gpu_teacher:
