@@ -19,6 +19,8 @@ from losses import compact_kl, npo_loss
 from conftest import REPO, run_cli
 
 METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk"]
+needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
+                                     reason="needs deepspeed (scripts/setup_env.sh installs it)")
 
 
 def common_args(root, *extra):
@@ -68,7 +70,7 @@ def test_every_method_trains_three_steps_and_changes_parameters(trained_runs, me
     assert "forget_loss: " + method in (run_dir / "config.yaml").read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed (scripts/setup_env.sh)")
+@needs_deepspeed
 def test_zero3_run_trains_like_a_plain_run_and_is_evaluated_after_it(trained_runs, tmp_path):
     """ZeRO-3 on DeepSpeed's CPU accelerator, started by plain `python`: the intervention loss with
     the KL retain term, the gathered save, and the evaluation in the same process (which once
@@ -193,6 +195,7 @@ def test_two_torchrun_processes_train_the_same_model_as_one(trained_runs, tmp_pa
         torch.testing.assert_close(weight, reference[name], rtol=0, atol=1e-5, msg=name)
 
 
+@needs_deepspeed
 def test_zero3_across_cpu_processes_is_refused_with_the_fix(tmp_path):
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29535",
                              "forget.py", *common_args(tmp_path, "forget_loss=grad_ascent", "deepspeed=true")],
