@@ -120,14 +120,10 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
     import torch
 
     from intervention import align, encode, prompt_for
-    from names import find_mentions, name_variants, replace_mentions
 
-    mentions = find_mentions(chunk, name_variants(TITLE))
     student = encode(tokenizer, prompt_for(family, tokenizer, TITLE, True), chunk)
     kept = []
-    for substitute in substitutes:
-        edited, edits = replace_mentions(chunk, mentions, TITLE, substitute)
-        teacher = encode(tokenizer, prompt_for(family, tokenizer, substitute, True), edited)
+    for teacher, edits in edited_texts(tokenizer, family, chunk, substitutes):
         ids = torch.tensor([teacher.ids], device=model.device)
         probs = torch.softmax(model(ids).logits[0].float(), -1).cpu().numpy()
         kept.append((align(student, teacher, edits), probs))
@@ -136,15 +132,23 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
     return stacked.mean(0).astype(np.float32), len(common)
 
 
-def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> float:
-    """Multiply-adds of the dense path / the compact path for this chunk (bench/arithmetic.py)."""
-    from arithmetic import teacher_work_ratio
-    from intervention import encode, fixed_prompt_prefix, prompt_for
+def edited_texts(tokenizer, family, chunk, substitutes):
+    """Each substitute's edited chunk, encoded after its counterfactual prompt, with its edit spans."""
+    from intervention import encode, prompt_for
     from names import find_mentions, name_variants, replace_mentions
 
     mentions = find_mentions(chunk, name_variants(TITLE))
-    lengths = [len(encode(tokenizer, prompt_for(family, tokenizer, substitute, True),
-                          replace_mentions(chunk, mentions, TITLE, substitute)[0]).ids) for substitute in substitutes]
+    for substitute in substitutes:
+        edited, edits = replace_mentions(chunk, mentions, TITLE, substitute)
+        yield encode(tokenizer, prompt_for(family, tokenizer, substitute, True), edited), edits
+
+
+def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> float:
+    """Multiply-adds of the dense path / the compact path for this chunk (bench/arithmetic.py)."""
+    from arithmetic import teacher_work_ratio
+    from intervention import fixed_prompt_prefix
+
+    lengths = [len(encoded.ids) for encoded, _ in edited_texts(tokenizer, family, chunk, substitutes)]
     shared = len(fixed_prompt_prefix(family, tokenizer, None, True))
     return teacher_work_ratio(model.config, lengths, shared, positions)
 
