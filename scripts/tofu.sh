@@ -106,32 +106,9 @@ for split in $splits; do
         overridden retain_strength || args+=("retain_strength=$retain_strength")
     fi
     # A checkpoint every epoch: save_steps = steps per epoch from forget.py's own step arithmetic
-    # (one item per forget QA pair), and room to keep them all. Also checks the teacher's inputs.
-    plan=$(WORLD_SIZE=$(( n_gpus > 1 ? n_gpus : 1 )) $python - "$config" "$repo_root/config" \
-        "${args[@]}" "${extra[@]}" <<'EOF'
-import logging, math, sys
-logging.disable(logging.INFO)
-from hydra import compose, initialize_config_dir
-from forget import step_plan
-from data_module import load_split
-from utils import resolve_repo_path
-from pathlib import Path
-from omegaconf import OmegaConf
-config, config_dir, overrides = sys.argv[1], sys.argv[2], sys.argv[3:]
-with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-    cfg = compose(config_name=config.removesuffix(".yaml"), overrides=overrides)
-if cfg.forget_loss in ("intervention", "whp") and cfg.input_type == "question":
-    authors = cfg.teacher.authors_file
-    if not authors or not Path(resolve_repo_path(authors)).is_file():
-        sys.exit(f"[tofu] error: {cfg.forget_loss} needs teacher.authors_file, one author per line "
-                 f"(got {authors}); pass it after --, e.g. -- teacher.authors_file=../shared/data/reference/tofu_author.txt")
-questions = {row["question"] for row in load_split(cfg.data_path, cfg.split)}
-items = [{"doc": question} for question in questions]
-save_steps = step_plan(OmegaConf.merge(cfg, {"num_epochs": 1}), items, chunked=False)["max_steps"]
-plan = step_plan(cfg, items, chunked=False)
-print(save_steps, math.ceil(plan["max_steps"] / save_steps) + 1)
-EOF
-) || exit 1
+    # (one item per forget QA pair); it also refuses the teacher's inputs (TOFU: the authors file) now.
+    plan=$(WORLD_SIZE=$(( n_gpus > 1 ? n_gpus : 1 )) $python -m causal_unlearn.unlearn.step_plan "$config" \
+        "${args[@]}" "${extra[@]}") || { echo "[tofu] (teacher.authors_file and other overrides go after --)" >&2; exit 1; }
     read -r save_steps save_total_limit <<< "$plan"
     overridden save_steps || args+=("save_steps=$save_steps")
     overridden save_total_limit || args+=("save_total_limit=$save_total_limit")

@@ -83,7 +83,7 @@ build_data() {  # files are rewritten only when their content changes (eval fing
     $python - "$data_path" "$out_dir/data" "$k" <<'EOF'
 import json, sys
 from pathlib import Path
-from data_module import load_split
+from causal_unlearn.core.data import load_split
 source, folder, k = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 folder.mkdir(parents=True, exist_ok=True)
 for file in Path(source).glob("*.json"):

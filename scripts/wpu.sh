@@ -81,12 +81,7 @@ for split in $splits; do
         fi
         timed "forget + evaluation" "${launcher[@]}" forget.py "${common[@]}"
     fi
-    eval_dir=$($python -c "
-import sys
-from hydra import compose, initialize_config_dir
-from attack_common import run_eval_dir
-with initialize_config_dir(config_dir='$repo_root/config', version_base='1.3'):
-    print(run_eval_dir(compose(config_name='${config%.yaml}', overrides=sys.argv[1:])))" "${args[@]}")
+    eval_dir=$($python -m causal_unlearn.core.run_layout "$config" "${args[@]}")
     if [[ ! -f "$eval_dir/eval_log_aggregated.json" ]]; then
         echo "[wpu] no evaluation in $eval_dir (a forget split without QA rows): attacks, judge and summary skipped"
         continue

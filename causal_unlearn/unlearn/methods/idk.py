@@ -2,9 +2,9 @@
 
 import torch
 
-from forget_data import ForgetContext, refusal_items
-from losses import mean_token_nll
-from methods.base import Method
+from causal_unlearn.unlearn.items import ForgetContext, refusal_items
+from causal_unlearn.unlearn.losses import mean_token_nll
+from causal_unlearn.unlearn.methods.base import Method
 
 
 class IDontKnow(Method):

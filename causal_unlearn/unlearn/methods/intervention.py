@@ -2,9 +2,9 @@
 
 import torch
 
-from forget_data import ForgetContext, teacher_items
-from losses import mean_positional_kl
-from methods.base import Method
+from causal_unlearn.unlearn.items import ForgetContext, teacher_items
+from causal_unlearn.unlearn.losses import mean_positional_kl
+from causal_unlearn.unlearn.methods.base import Method
 
 
 class Intervention(Method):

@@ -20,12 +20,24 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from compact import first_probability
-from intervention import ChunkTeacher
-from utils import UserError
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.teacher.compaction import first_probability
 
 FORMAT_VERSION = 3  # 3: a varying number of kept tokens per position
 HEADER_KEY = "causal_unlearn_teacher"
+
+
+@dataclass
+class ChunkTeacher:
+    """Teacher targets for one chunk, in the student's own token positions."""
+
+    text: str  # the chunk text (without prompt)
+    input_ids: list[int]  # what the student reads: prompt (if any) + chunk
+    positions: np.ndarray  # int32 (P,): position t is trained to predict token t+1
+    topk_ids: np.ndarray  # int32 (P, K): kept token ids, rows padded with their first id
+    topk_probs: np.ndarray  # float32 (P, K): their probabilities, padding 0
+    residual: np.ndarray  # float32 (P,): teacher mass outside the kept tokens
+    kept: np.ndarray  # int32 (P,): how many of the K columns each row really keeps
 
 
 @dataclass

@@ -1,17 +1,17 @@
 """Unlearning methods, registered by the name `forget_loss` selects.
 
-A method is one small class (methods/base.py): which training items it needs, an optional
+A method is one small class (base.py): which training items it needs, an optional
 preparation pass before training, and its forget loss on a batch. Adding a method is one file
 and one line in METHODS below.
 """
 
-from methods.grad_ascent import GradAscent
-from methods.grad_diff import GradDiff
-from methods.idk import IDontKnow
-from methods.intervention import Intervention
-from methods.npo import NPO
-from methods.whp import WHP
-from utils import UserError
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.unlearn.methods.grad_ascent import GradAscent
+from causal_unlearn.unlearn.methods.grad_diff import GradDiff
+from causal_unlearn.unlearn.methods.idk import IDontKnow
+from causal_unlearn.unlearn.methods.intervention import Intervention
+from causal_unlearn.unlearn.methods.npo import NPO
+from causal_unlearn.unlearn.methods.whp import WHP
 
 METHODS = {
     "intervention": Intervention,

@@ -12,9 +12,10 @@ import re
 
 import torch
 
-from intervention import Encoded, encode, next_token_logits, tokens_overlapping
-from names import Mention
-from prompts import question_prompt
+from causal_unlearn.core.prompts import question_prompt
+from causal_unlearn.teacher.alignment import Encoded, encode, tokens_overlapping
+from causal_unlearn.teacher.forward import next_token_logits
+from causal_unlearn.teacher.names import Mention
 
 NAME_PROMPT = "Complete the following name."
 

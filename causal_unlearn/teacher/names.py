@@ -1,12 +1,12 @@
 """Finding a target's name in text and swapping it for a substitute.
 
 The target is given by its title ("Harlan J. Whitcombe"). Its mentions are the name variants
-derived from the title (full name, first + last, first name, surname, initials, with straight
-or curly apostrophes and ASCII-folded diacritics) plus PERSON entities that spaCy finds and
-that are made only of the title's words. Matching is on whole words and respects case, so a
-surname that is also a common word (Wells / wells) or part of a longer word (Lin / Lincoln)
-is left alone where it is not the name. A possessive ("Whitcombe's") is a mention of the name
-followed by "'s": the suffix stays in the text when the name is swapped.
+derived from the title (full name, first + last, first name, surname, initials, either half of
+a double-barrelled surname, with straight or curly apostrophes and ASCII-folded diacritics).
+Matching is on whole words and respects case, so a surname that is also a common word
+(Wells / wells) or part of a longer word (Lin / Lincoln) is left alone where it is not the
+name. A possessive ("Whitcombe's") is a mention of the name followed by "'s": the suffix stays
+in the text when the name is swapped.
 """
 
 import re
@@ -51,15 +51,6 @@ def name_variants(title: str) -> list[str]:
         variants |= _apostrophe_forms(variant) | {ascii_fold(variant)}
     # A bare initial ("J.") or one letter is never a safe mention.
     return sorted((v for v in variants if len(v.rstrip(".")) > 1), key=lambda v: (-len(v), v))
-
-
-def is_made_of_title_words(entity: str, title: str) -> bool:
-    """True for spaCy PERSON entities such as "Whitcombe" or "H. J. Whitcombe" of this title."""
-    entity = re.sub(r"['’]s$", "", entity.strip())
-    title_words = {ascii_fold(w).lower() for w in title.split()}
-    initials = {w[0].lower() + "." for w in title.split()}
-    words = [ascii_fold(w).lower() for w in entity.split()]
-    return bool(words) and all(w in title_words or w in initials for w in words) and any(len(w) > 2 for w in words)
 
 
 def find_mentions(text: str, variants: list[str], works: list[str] = ()) -> list[Mention]:

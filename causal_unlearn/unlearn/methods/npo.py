@@ -9,9 +9,9 @@ import copy
 
 import torch
 
-from forget_data import ForgetContext, text_items
-from losses import npo_loss, sequence_nll
-from methods.base import Method
+from causal_unlearn.unlearn.items import ForgetContext, text_items
+from causal_unlearn.unlearn.losses import npo_loss, sequence_nll
+from causal_unlearn.unlearn.methods.base import Method
 
 
 class NPO(Method):

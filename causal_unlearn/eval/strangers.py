@@ -8,9 +8,9 @@ knowledge about the world rather than about the target. The names come from the 
 as the teacher's substitutes, with a different seed, so they are not the teacher's names.
 """
 
-from names import find_mentions, name_variants, replace_mentions
-from substitutes import generated_names
-from utils import UserError
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.teacher.names import find_mentions, name_variants, replace_mentions
+from causal_unlearn.teacher.substitutes import generated_names
 
 # The teacher's substitutes come from the same generator with the run's seed (default 42); a
 # fixed, different seed keeps these names apart from them and makes the floor a property of the

@@ -1,7 +1,7 @@
 """Gradient difference: gradient ascent on the forget texts plus the retain loss
 (retain_strength, 1 in the original's pipelines)."""
 
-from methods.grad_ascent import GradAscent
+from causal_unlearn.unlearn.methods.grad_ascent import GradAscent
 
 
 class GradDiff(GradAscent):

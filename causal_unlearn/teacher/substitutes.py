@@ -10,7 +10,7 @@ import json
 import zlib
 from pathlib import Path
 
-from utils import UserError
+from causal_unlearn.core.errors import UserError
 
 
 def load_name_map(path: str) -> dict[str, list[str]]:

@@ -1,23 +1,25 @@
-"""Training items for forget.py: teacher chunks, forget texts, refusals, retain texts; collator.
+"""Training items for forget.py: teacher chunks, forget texts, refusals, retain texts.
 
 Every item is a dict of plain lists. Teacher items come straight from the teacher artifact
 (the student reads exactly the token ids the teacher was aligned to; nothing is re-split).
 """
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from compact import compact_rows, pad_rows
-from data_module import PaddingCollator, encode_document, encode_with_labels, load_split, require_fields, unique_documents
-from models import Family
-from prompts import render_chat
-from teacher_artifact import TargetChunk
-from utils import UserError, repo_root, resolve_repo_path
+from causal_unlearn.core.data import encode_document, encode_with_labels, load_split, require_fields, unique_documents
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.core.models import Family
+from causal_unlearn.core.paths import repo_root, resolve_repo_path
+from causal_unlearn.core.prompts import render_chat
+from causal_unlearn.teacher.artifact import TargetChunk
+from causal_unlearn.teacher.chunking import sentence_chunks
+from causal_unlearn.teacher.compaction import compact_rows
 
 
 @dataclass
@@ -68,8 +70,6 @@ def text_items(ctx: ForgetContext) -> list[dict]:
 
 def load_refusals(path: str | None) -> list[str]:
     """Refusal answers: a text file (one per line) or a JSON-lines file of strings / {"text": ...}."""
-    import json
-
     file = Path(resolve_repo_path(path)) if path else repo_root() / "data" / "refusals" / "idontknow.txt"
     if not file.is_file():
         raise UserError(f"refusals file {file} does not exist.")
@@ -105,8 +105,6 @@ def retain_items(ctx: ForgetContext) -> list[dict]:
         if ctx.teacher_chunks is not None and ctx.cfg.sentence_chunk != -1:
             # Teacher methods train on sentence chunks; retain texts are chunked the same way, so a
             # retain text costs what a forget chunk costs instead of a whole article per chunk.
-            from chunking import sentence_chunks
-
             texts = [chunk for text in texts for chunk in sentence_chunks(text, ctx.cfg.sentence_chunk)]
         return [_text_item(ctx, text) for text in texts]
     require_fields(rows, ["question", "answer"], f"retain split '{split}'")
@@ -151,45 +149,3 @@ def attach_retain(items: list[dict], retain: list[dict], seed: int) -> None:
     random.Random(seed).shuffle(order)
     for index, item in enumerate(items):
         item["retain"] = retain[order[index % len(order)]]
-
-
-def _pad(sequences: list[list], value, width: int | None = None) -> torch.Tensor:
-    width = width or max((len(s) for s in sequences), default=0)
-    return torch.tensor([list(s) + [value] * (width - len(s)) for s in sequences])
-
-
-def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, P, K) ids and probabilities. Items keep different numbers of tokens per row: every row
-    is widened the neutral way (compact.pad_rows); padded positions are masked by position_mask."""
-    rows = [(np.asarray(i["topk_ids"]), np.asarray(i["topk_probs"], dtype=np.float32)) for i in items]
-    width, length = max(ids.shape[-1] for ids, _ in rows), max(len(ids) for ids, _ in rows)
-    all_ids = np.zeros((len(rows), length, width), dtype=np.int64)
-    all_probs = np.zeros((len(rows), length, width), dtype=np.float32)
-    for index, (ids, probs) in enumerate(rows):
-        ids, probs = pad_rows(ids, probs, width)
-        all_ids[index, :len(ids)], all_probs[index, :len(probs)] = ids, probs
-    return torch.from_numpy(all_ids), torch.from_numpy(all_probs)
-
-
-class UnlearnCollator:
-    """Dynamic padding of forget items (and their retain items) into one batch dict."""
-
-    def __init__(self, pad_token_id: int):
-        self.pad = pad_token_id
-
-    def _texts(self, items: list[dict]) -> dict:
-        batch = PaddingCollator(self.pad)(items)
-        if "reference_nll" in items[0]:
-            batch["reference_nll"] = torch.tensor([i["reference_nll"] for i in items])
-        if "positions" in items[0]:  # target distributions (teacher chunks, KL retain references)
-            batch["positions"] = _pad([i["positions"] for i in items], 0)
-            batch["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
-            batch["topk_ids"], batch["topk_probs"] = _pad_target_rows(items)
-            batch["residual"] = _pad([i["residual"] for i in items], 0.0)
-        return batch
-
-    def __call__(self, items: list[dict]) -> dict:
-        batch = {"forget": self._texts(items)}
-        if "retain" in items[0]:
-            batch["retain"] = self._texts([i["retain"] for i in items])
-        return batch

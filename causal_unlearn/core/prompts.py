@@ -8,8 +8,8 @@ mask labels by character offsets instead of tokenizer-specific tricks.
 
 from dataclasses import dataclass
 
-from models import Family
-from utils import UserError
+from causal_unlearn.core.models import Family
+from causal_unlearn.core.errors import UserError
 
 
 @dataclass(frozen=True)

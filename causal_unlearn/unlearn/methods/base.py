@@ -1,8 +1,8 @@
-"""What every unlearning method provides (see methods/__init__.py for the registry)."""
+"""What every unlearning method provides (see __init__.py for the registry)."""
 
 import torch
 
-from forget_data import ForgetContext
+from causal_unlearn.unlearn.items import ForgetContext
 
 
 class Method:

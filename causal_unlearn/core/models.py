@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from embedded import EMBEDDED_PREFIX, embedded_model_dir
-from utils import UserError, repo_root
+from causal_unlearn.core.embedded import EMBEDDED_PREFIX, embedded_model_dir
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.core.paths import repo_root
 
 logger = logging.getLogger(__name__)
 

