@@ -107,7 +107,7 @@ for split in $splits; do
     fi
     # A checkpoint every epoch: save_steps = steps per epoch from forget.py's own step arithmetic
     # (one item per forget QA pair); it also refuses the teacher's inputs (TOFU: the authors file) now.
-    plan=$(WORLD_SIZE=$(( n_gpus > 1 ? n_gpus : 1 )) $python -m causal_unlearn.unlearn.step_plan "$config" \
+    plan=$(WORLD_SIZE=$(( n_gpus > 1 ? n_gpus : 1 )) $python -m causal_unlearn.pipeline_queries epoch-checkpoints "$config" \
         "${args[@]}" "${extra[@]}") || { echo "[tofu] (teacher.authors_file and other overrides go after --)" >&2; exit 1; }
     read -r save_steps save_total_limit <<< "$plan"
     overridden save_steps || args+=("save_steps=$save_steps")

@@ -81,7 +81,7 @@ for split in $splits; do
         fi
         timed "forget + evaluation" "${launcher[@]}" forget.py "${common[@]}"
     fi
-    eval_dir=$($python -m causal_unlearn.core.run_layout "$config" "${args[@]}")
+    eval_dir=$($python -m causal_unlearn.pipeline_queries eval-dir "$config" "${args[@]}")
     if [[ ! -f "$eval_dir/eval_log_aggregated.json" ]]; then
         echo "[wpu] no evaluation in $eval_dir (a forget split without QA rows): attacks, judge and summary skipped"
         continue
