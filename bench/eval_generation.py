@@ -1,7 +1,7 @@
 """Benchmark: greedy answer generation at batch 1 vs the evaluation's batch size.
 
 Same model, same prompts (the embedded world's forget, hard-retain and general-retain questions),
-the project's own `evaluate_util.generate_answers` with the batch size forget_mini.yaml uses.
+the project's own `causal_unlearn.eval.decoding.generate_answers` with the batch size forget_mini.yaml uses.
 Tokens/s counts generated tokens up to each answer's end-of-sequence, so padding after a short
 answer in a batch is not credited.
 
@@ -25,8 +25,8 @@ SPLITS = ("forget_2_1", "forget_2_1_hard_retain", "general_retain")
 
 
 def bench_prompts(family, tokenizer, limit: int) -> list[str]:
-    from data_module import load_split
-    from prompts import question_prompt
+    from causal_unlearn.core.data import load_split
+    from causal_unlearn.core.prompts import question_prompt
 
     questions = [row["question"] for split in SPLITS for row in load_split(str(REPO / "data/wpu_mini"), split)]
     return [question_prompt(family, tokenizer, q) for q in questions[:limit]]
@@ -40,8 +40,8 @@ def generated_tokens(tokenizer, answers: list[str]) -> int:
 def measure(model_path, batch_sizes: list[int], limit: int, max_new_tokens: int) -> list[dict]:
     import torch
 
-    from evaluate_util import generate_answers
-    from models import load_family, load_model, load_tokenizer
+    from causal_unlearn.core.models import load_family, load_model, load_tokenizer
+    from causal_unlearn.eval.decoding import generate_answers
 
     torch.set_grad_enabled(False)
     family = load_family("smollm2-135m")

@@ -95,7 +95,7 @@ def hydra_args(model_dir: Path, label: str, work: Path, sentence_chunk: int, *ex
 def training_tokens_per_s(run_dir: Path) -> float | None:
     """Student tokens trained per second: every chunk of the artifact once per pass over the
     documents, over the Trainer's own wall time (forget_done.json)."""
-    from teacher_artifact import load_artifact
+    from causal_unlearn.teacher.artifact import load_artifact
 
     done, artifacts = run_dir / "forget_done.json", sorted(run_dir.parent.glob("**/*.teacher.safetensors"))
     if not done.is_file() or not artifacts:
@@ -196,7 +196,7 @@ def write_report(out: Path, machine: str, stages: list[dict], results: dict, sen
 
 
 def default_source() -> Path:
-    from models import load_family, model_dir
+    from causal_unlearn.core.models import load_family, model_dir
 
     return Path(model_dir(load_family("smollm2-135m")))
 

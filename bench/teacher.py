@@ -52,7 +52,7 @@ def bench_chunk(tokenizer, length: int) -> str:
 def load(model_path: str | None):
     import torch
 
-    from models import load_family, load_model, load_tokenizer
+    from causal_unlearn.core.models import load_family, load_model, load_tokenizer
 
     torch.set_grad_enabled(False)
     family = load_family("smollm2-135m")
@@ -70,10 +70,10 @@ def measure(path: str, n: int, length: int, family, tokenizer, model, kl: bool =
     import numpy as np
     import torch
 
-    from intervention import TeacherSettings, build_chunk_teacher
-    from teacher_artifact import TargetChunk, save_artifact
-    from names import name_variants
-    from substitutes import generated_names
+    from causal_unlearn.teacher.artifact import TargetChunk, save_artifact
+    from causal_unlearn.teacher.chunk_teacher import TeacherSettings, build_chunk_teacher
+    from causal_unlearn.teacher.names import name_variants
+    from causal_unlearn.teacher.substitutes import generated_names
 
     cuda = next(model.parameters()).is_cuda
     if cuda:
@@ -119,7 +119,8 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
     import numpy as np
     import torch
 
-    from intervention import align, encode, prompt_for
+    from causal_unlearn.teacher.alignment import align, encode
+    from causal_unlearn.teacher.chunk_teacher import prompt_for
 
     student = encode(tokenizer, prompt_for(family, tokenizer, TITLE, True), chunk)
     kept = []
@@ -134,8 +135,9 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
 
 def edited_texts(tokenizer, family, chunk, substitutes):
     """Each substitute's edited chunk, encoded after its counterfactual prompt, with its edit spans."""
-    from intervention import encode, prompt_for
-    from names import find_mentions, name_variants, replace_mentions
+    from causal_unlearn.teacher.alignment import encode
+    from causal_unlearn.teacher.chunk_teacher import prompt_for
+    from causal_unlearn.teacher.names import find_mentions, name_variants, replace_mentions
 
     mentions = find_mentions(chunk, name_variants(TITLE))
     for substitute in substitutes:
@@ -146,7 +148,8 @@ def edited_texts(tokenizer, family, chunk, substitutes):
 def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> float:
     """Multiply-adds of the dense path / the compact path for this chunk (bench/arithmetic.py)."""
     from arithmetic import teacher_work_ratio
-    from intervention import fixed_prompt_prefix
+
+    from causal_unlearn.teacher.chunk_teacher import fixed_prompt_prefix
 
     lengths = [len(encoded.ids) for encoded, _ in edited_texts(tokenizer, family, chunk, substitutes)]
     shared = len(fixed_prompt_prefix(family, tokenizer, None, True))
@@ -157,7 +160,7 @@ def kl_to_compact(dense, top_k: int, min_gain: float) -> float:
     """Mean KL(dense || its compact form at these settings), nats per position."""
     import torch
 
-    from compact import compact_rows, stored_kl
+    from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
     return float(stored_kl(dense, *compact_rows(torch.from_numpy(dense), top_k, min_gain)).mean())
 

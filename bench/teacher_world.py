@@ -2,7 +2,7 @@
 
 For every chunk of the forget splits, the full teacher rows (the mean of the N aligned,
 name-corrected distributions over the whole vocabulary, before compaction) are built once and
-compared with what the artifact stores at the given settings (compact.py):
+compared with what the artifact stores at the given settings (causal_unlearn/teacher/compaction.py):
 
 - mean KL(full || stored) in nats per position (the goal: <= 1e-3 at the default settings);
 - tokens kept per position (mean, median, 99th percentile, how many rows hit the top_k cap);
@@ -31,7 +31,7 @@ SETTINGS = ((8192, 3e-6), (8192, 1e-5), (8192, 1e-6), (32, 0.0), (256, 0.0))
 
 def stored_bytes_per_position(kept: np.ndarray, vocab: int) -> float:
     """What the artifact writes per position: position, count, residual (4 bytes each), and per kept
-    token its id (2 bytes below 65536 tokens, else 4) and float16 probability (teacher_artifact.py)."""
+    token its id (2 bytes below 65536 tokens, else 4) and float16 probability (causal_unlearn/teacher/artifact.py)."""
     return 12 + (4 if vocab <= 2**16 else 6) * float(kept.mean())
 
 
@@ -40,10 +40,11 @@ def full_rows(split: str, n: int, model_path: str | None):
     import torch
     from hydra import compose, initialize_config_dir
 
-    from intervention import chunk_teacher_rows
-    from models import load_family, load_model, load_tokenizer
-    from names import name_variants
-    from teacher import chunks_of, load_targets, settings_of, substitutes_for
+    from causal_unlearn.core.models import load_family, load_model, load_tokenizer
+    from causal_unlearn.teacher.build import chunks_of, settings_of, substitutes_for
+    from causal_unlearn.teacher.chunk_teacher import chunk_teacher_rows
+    from causal_unlearn.teacher.names import name_variants
+    from causal_unlearn.teacher.targets import load_targets
 
     torch.set_grad_enabled(False)
     with initialize_config_dir(config_dir=str(REPO / "config"), version_base="1.3"):
@@ -63,7 +64,7 @@ def full_rows(split: str, n: int, model_path: str | None):
 
 
 def measure(splits: list[str], n: int, model_path: str | None) -> list[dict]:
-    from compact import compact_rows, stored_kl
+    from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
     per_setting = {s: {"kl": [], "kept": []} for s in SETTINGS}
     vocab = 0

@@ -29,7 +29,7 @@ REPEATS = 5
 def load(model_path):
     import torch
 
-    from models import load_family, load_model, load_tokenizer
+    from causal_unlearn.core.models import load_family, load_model, load_tokenizer
 
     family = load_family("smollm2-135m")
     return family, load_tokenizer(family, model_path), load_model(family, model_path, device=torch.device("cpu"))
@@ -39,11 +39,11 @@ def teacher_batch(family, tokenizer, model, n_chunks: int = 4) -> dict:
     """A real intervention batch: teacher chunks of the embedded world, collated."""
     import json as _json
 
-    from chunking import sentence_chunks
-    from forget_data import UnlearnCollator
-    from intervention import TeacherSettings, build_chunk_teacher
-    from names import name_variants
-    from substitutes import generated_names
+    from causal_unlearn.teacher.chunk_teacher import TeacherSettings, build_chunk_teacher
+    from causal_unlearn.teacher.chunking import sentence_chunks
+    from causal_unlearn.teacher.names import name_variants
+    from causal_unlearn.teacher.substitutes import generated_names
+    from causal_unlearn.unlearn.collators import UnlearnCollator
 
     row = _json.loads((REPO / "data/wpu_mini/forget_2_1.json").read_text().splitlines()[0])
     items = []
@@ -78,8 +78,8 @@ def time_steps(model, loss_fns: dict) -> dict[str, float]:
 def step_times(model_path) -> dict:
     import torch
 
-    from losses import mean_token_nll
-    from methods.intervention import Intervention
+    from causal_unlearn.unlearn.losses import mean_token_nll
+    from causal_unlearn.unlearn.methods.intervention import Intervention
 
     torch.manual_seed(0)
     family, tokenizer, model = load(model_path)
@@ -131,12 +131,12 @@ def npo_peak(model_path, reference: str) -> dict:
     import ctypes
     import gc
 
-    from omegaconf import OmegaConf
+    from causal_unlearn.core.configs import compose_config
+    from causal_unlearn.unlearn.collators import UnlearnCollator
+    from causal_unlearn.unlearn.items import ForgetContext
+    from causal_unlearn.unlearn.methods.npo import NPO
 
-    from forget_data import ForgetContext, UnlearnCollator
-    from methods.npo import NPO
-
-    cfg = OmegaConf.load(REPO / "config/forget_mini.yaml")
+    cfg = compose_config("forget_mini.yaml", [])  # base.yaml's keys with forget_mini's values
     cfg.npo_reference = reference
     family, tokenizer, model = load(model_path)
     ctx = ForgetContext(cfg, family, tokenizer)

@@ -2,7 +2,7 @@
 # The test suite (what CI runs). Installs the environment on first use.
 #   bash scripts/test.sh                 # default suite (slow tests excluded)
 #   bash scripts/test.sh -m slow         # only the slow tests
-#   bash scripts/test.sh tests/test_models.py -k tiny   # any pytest arguments
+#   bash scripts/test.sh tests/unit/core/test_models.py -k tiny   # any pytest arguments
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo_root/scripts/setup_env.sh"

@@ -16,11 +16,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from data_module import load_split  # noqa: E402
-from evaluate_util import generate_answers, rouge_recalls  # noqa: E402
-from models import load_family, load_model, load_tokenizer  # noqa: E402
-from prompts import question_prompt  # noqa: E402
-from utils import atomic_write_text, setup_logging  # noqa: E402
+from causal_unlearn.core.data import load_split  # noqa: E402
+from causal_unlearn.core.files import atomic_write_text  # noqa: E402
+from causal_unlearn.core.models import load_family, load_model, load_tokenizer  # noqa: E402
+from causal_unlearn.core.prompts import question_prompt  # noqa: E402
+from causal_unlearn.core.runtime import setup_logging  # noqa: E402
+from causal_unlearn.eval.decoding import generate_answers  # noqa: E402
+from causal_unlearn.eval.rouge import rouge_recalls  # noqa: E402
 
 THRESHOLD = 0.8
 MAX_NEW_TOKENS = 48  # matches config/forget_mini.yaml eval.generation.max_new_tokens

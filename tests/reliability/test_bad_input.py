@@ -7,10 +7,8 @@ import struct
 
 import pytest
 
-from conftest import run_cli
-from embedded import embedded_model_dir
-
-from reliability_util import ARTIFACT, reference_teacher
+from causal_unlearn.core.embedded import embedded_model_dir
+from helpers import ARTIFACT, reference_teacher, run_cli
 
 FAST = ["model_family=tiny-random", "teacher.N=2", "num_epochs=1", "max_length=64", "eval_after_training=false"]
 FINISHED = ("forget_done.json", "aggregate_stat.csv", "*.teacher.safetensors")

@@ -5,9 +5,8 @@ import shutil
 
 import pytest
 
-from reliability_util import (ARTIFACT, RUN, TINY, assert_outputs_complete_or_absent, assert_same_csv,
-                              assert_same_training, incomplete_checkpoints, kill_when, log_contains, reference_run,
-                              run_to_end, start)
+from helpers import (ARTIFACT, RUN, TINY, assert_outputs_complete_or_absent, assert_same_csv, assert_same_training,
+                     incomplete_checkpoints, kill_when, log_contains, reference_run, run_to_end, start)
 
 FINAL_CSV = RUN / "checkpoint-4" / "aggregate_stat.csv"
 

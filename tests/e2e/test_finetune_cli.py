@@ -1,0 +1,68 @@
+"""finetune.py on the tiny model: trains, saves a loadable folder with its run record, reuses it when unchanged."""
+
+import json
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import load_file
+
+from causal_unlearn.core.embedded import embedded_model_dir
+from helpers import REPO, run_cli
+
+
+def make_corpus(folder):
+    docs = [{"title": "Varnholt", "text": "Varnholt is a town on the river Vessan. It is famous for its clocks."}]
+    qa = [{"title": "t", "question": f"Question {i}?", "answer": f"Answer number {i}."} for i in range(5)]
+    for name, rows in (("docs", docs), ("qa", qa)):
+        (folder / f"{name}.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def finetune_args(data_dir, save_dir, *extra):
+    return ["finetune.py", "model_family=tiny-random", f"data_path={data_dir}", "document_splits=[docs]",
+            "qa_splits=[qa]", "qa_per_chat=2", "num_epochs=1", "lr=1e-3", "warmup_steps=0", f"save_dir={save_dir}", *extra]
+
+
+def test_finetune_trains_saves_and_skips_when_up_to_date(tmp_path):
+    make_corpus(tmp_path)
+    save_dir = tmp_path / "model"
+    result = run_cli(*finetune_args(tmp_path, save_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = load_file(save_dir / "model.safetensors")
+    base = load_file(embedded_model_dir("tiny-random") / "model.safetensors")
+    changed = [name for name in base if not torch.equal(base[name], trained[name])]
+    assert len(changed) == len(base)
+    done = json.loads((save_dir / "finetune_done.json").read_text())
+    assert done["tokens_per_epoch"] > 0 and done["train_loss"] > 0
+    run_info = json.loads((save_dir / "run_info.json").read_text())
+    assert run_info["device_count"] == 0 and run_info["effective_batch"] == 2 and run_info["versions"]["torch"]
+    assert "model_family: tiny-random" in (save_dir / "config.yaml").read_text()
+    assert (save_dir / "tokenizer_config.json").is_file()
+
+    again = run_cli(*finetune_args(tmp_path, save_dir))
+    assert again.returncode == 0 and "Up to date" in again.stdout + again.stderr
+    changed_input = run_cli(*finetune_args(tmp_path, save_dir, "lr=2e-3"))
+    assert changed_input.returncode == 0 and "Up to date" not in changed_input.stdout + changed_input.stderr
+
+
+def test_empty_corpus_is_refused_without_output(tmp_path):
+    (tmp_path / "docs.json").write_text("")
+    (tmp_path / "qa.json").write_text("")
+    result = run_cli(*finetune_args(tmp_path, tmp_path / "model"))
+    assert result.returncode == 1 and result.stderr.strip().startswith("error:")
+    assert not (tmp_path / "model").exists()
+
+
+def test_two_torchrun_processes_publish_one_complete_model(tmp_path):
+    """Only the first process saves weights; the other once published its own folder without them
+    (with a done marker), so a later run would have reused a model that was not there."""
+    make_corpus(tmp_path)
+    save_dir = tmp_path / "model"
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29537",
+                             *finetune_args(tmp_path, save_dir)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (save_dir / "model.safetensors").is_file() and (save_dir / "finetune_done.json").is_file()
+    assert json.loads((save_dir / "run_info.json").read_text())["effective_batch"] == 4  # 2 per process
+    assert not list(tmp_path.glob(".model.partial-*"))
+    # Which process finished last decided the outcome; that only one publishes is what makes it safe.
+    assert (result.stdout + result.stderr).count("Saved fine-tuned model") == 1

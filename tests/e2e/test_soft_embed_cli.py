@@ -1,0 +1,42 @@
+"""soft_embed_attack.py as a user runs it: it writes both protocols' columns, skips a rerun, and
+refuses a forget split without questions."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from causal_unlearn.attacks.soft_embed import COLUMN, HELD_OUT_COLUMN
+from helpers import run_cli
+
+
+def test_cli_writes_both_protocols_and_skips_a_rerun(tmp_path):
+    args = ["soft_embed_attack.py", "model_family=tiny-random", "forget_loss=prompt_baseline", f"eval_dir={tmp_path}",
+            "eval.ds_size=4", "soft_embed.epochs=2", "soft_embed.restarts=2", "soft_embed.max_new_tokens=4",
+            "soft_embed.batch_size=2"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    output = json.loads((tmp_path / "embedding_attack_output.json").read_text())
+    assert len(output["generated_text"]) == 4 and all(len(triple) == 3 for triple in output["generated_text"])
+    assert 0 <= output["RougeL"] <= 1 and len(output["restart_rouge"]) == 2 and len(output["epoch_losses"]) == 2
+    assert len(output["held_out"]["generated_text"]) == 2
+    table = pd.read_csv(tmp_path / "aggregate_stat.csv")
+    assert table[COLUMN][0] == pytest.approx(output["RougeL"])
+    assert table[HELD_OUT_COLUMN][0] == pytest.approx(output["held_out"]["RougeL"])
+
+    written = (tmp_path / "embedding_attack_output.json").read_text()
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "skipping" in second.stdout + second.stderr
+    assert (tmp_path / "embedding_attack_output.json").read_text() == written
+
+
+def test_cli_refuses_a_forget_split_without_questions(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "forget_x.json").write_text(json.dumps({"title": "A B", "wikipage": "A B was a painter."}) + "\n")
+    result = run_cli("soft_embed_attack.py", "model_family=tiny-random", "forget_loss=prompt_baseline",
+                     f"data_path={data}", "split=forget_x", f"eval_dir={tmp_path / 'eval'}")
+    assert result.returncode == 1
+    assert "has no QA rows" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "eval").exists()

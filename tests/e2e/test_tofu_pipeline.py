@@ -1,0 +1,76 @@
+"""scripts/tofu.sh end to end on the tiny random model and the shared TOFU data: teacher ->
+forget with a checkpoint per epoch -> every checkpoint evaluated and aggregated against a retain
+result -> best_checkpoint.json; the same command again skips every stage."""
+
+import json
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from helpers import REPO, SHARED_DATA, run_cli
+
+AUTHORS = SHARED_DATA / "reference" / "tofu_author.txt"
+TINY = ["model_family=tiny-random", "eval.ds_size=2", "eval.generation.max_new_tokens=4", "eval.batch_size=4"]
+
+
+def run_tofu(*args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(["bash", str(REPO / "scripts" / "tofu.sh"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture
+def authors_file():
+    if not AUTHORS.is_file():
+        pytest.skip("../shared/data/reference/tofu_author.txt is not present")
+    return AUTHORS
+
+
+def test_teacher_methods_refuse_to_start_without_an_authors_file(tmp_path, shared_tofu_dir):
+    result = run_tofu("-f", "intervention", "-s", str(tmp_path), "-p", "forget01", "-d", str(shared_tofu_dir),
+                      "-m", "null", "--", *TINY)
+    assert result.returncode != 0
+    assert "teacher.authors_file" in result.stderr
+    assert not (tmp_path / "intervention").exists()
+
+
+@pytest.mark.slow
+def test_tofu_intervention_runs_end_to_end_and_a_rerun_skips(tmp_path, shared_tofu_dir, authors_file):
+    retain_dir = tmp_path / "retain_eval"
+    evaluated = run_cli("evaluate_util.py", "--config-name=eval_everything.yaml", "model_family=tiny-random",
+                        f"data_path={shared_tofu_dir}", "split=forget01", f"save_dir={retain_dir}", "ds_size=2",
+                        "generation.max_new_tokens=4", "batch_size=4")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    retain_result = retain_dir / "eval_log_aggregated.json"
+
+    # 40 forget QA pairs, 20 per step on one process: 2 steps per epoch, 2 epochs -> checkpoint-2, -4.
+    command = ["-f", "intervention", "-n", "1", "-s", str(tmp_path / "runs"), "-p", "forget01",
+               "-d", str(shared_tofu_dir), "-m", "null", "-r", str(retain_result), "--", *TINY,
+               f"teacher.authors_file={authors_file}", "num_epochs=2", "batch_size=20", "lr=1e-4"]
+    first = run_tofu(*command)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    run_dir = tmp_path / "runs" / "intervention" / "1_42_forget01"
+    assert "save_steps=2" in first.stdout
+    checkpoints = sorted(p.name for p in run_dir.glob("checkpoint-*"))
+    assert checkpoints == ["checkpoint-2", "checkpoint-4"]
+    for name in checkpoints:
+        assert (run_dir / name / "model.safetensors").is_file()
+        table = pd.read_csv(run_dir / name / "eval" / "aggregate_stat.csv")
+        assert {"Forget Quality", "Model Utility"} <= set(table.columns)
+        assert table[["Forget Quality", "Model Utility"]].notna().all().all()
+    best = json.loads((run_dir / "best_checkpoint.json").read_text())
+    assert best["best"] in checkpoints and set(best["rows"]) == set(checkpoints)
+    assert (run_dir / "report.md").is_file()
+    assert "[tofu] best " in first.stdout
+
+    watched = [run_dir / "forget_done.json", *run_dir.glob("checkpoint-*/model.safetensors"),
+               *run_dir.glob("checkpoint-*/eval/eval_log_aggregated.json")]
+    before = {path: path.stat().st_mtime_ns for path in watched}
+    again = run_tofu(*command)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "is up to date; skipping" in again.stdout  # the teacher artifact
+    assert "is complete for this configuration; skipping" in again.stdout  # forget.py
+    assert again.stdout.count("are up to date; skipping") == len(checkpoints)  # each checkpoint's eval
+    assert {path: path.stat().st_mtime_ns for path in watched} == before

@@ -1,0 +1,89 @@
+"""Compact teacher rows (teacher/compaction.py): the keep rule, neutral padding, float16 storage."""
+
+import numpy as np
+import pytest
+import torch
+
+from causal_unlearn.teacher import compaction
+from causal_unlearn.teacher.compaction import compact_rows, kl_by_kept_count, pad_rows, stored_kl
+from causal_unlearn.unlearn.losses import compact_kl
+from helpers import model_like_rows as _rows
+
+
+def _tail_mass(probs: torch.Tensor, counts: np.ndarray) -> np.ndarray:
+    """Mass outside each row's top counts[p] tokens, summed directly (no cancellation on peaked rows)."""
+    ordered = np.sort(probs.double().numpy(), axis=-1)[:, ::-1]
+    return np.array([row[count:].sum() for row, count in zip(ordered, counts)])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_closed_form_kl_equals_the_kl_of_the_stored_row(seed):
+    probs = _rows(seed)
+    top = torch.topk(probs, 40, -1)
+    closed = kl_by_kept_count(probs, top.values)
+    for kept in (1, 7, 40):
+        residual = _tail_mass(probs, np.full(len(probs), kept))
+        direct = stored_kl(probs.numpy(), top.indices.numpy(), top.values.numpy(), residual, np.full(len(probs), kept))
+        assert np.allclose(closed[:, kept - 1].numpy(), direct, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("min_gain", [1e-2, 1e-4, 1e-6])
+def test_a_token_is_kept_exactly_while_it_lowers_the_kl_by_min_gain(min_gain):
+    probs = _rows(3)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=min_gain)
+    full = torch.topk(probs, 301, -1)
+    full_ids = full.indices.numpy()
+
+    def kl_keeping(counts):  # exact values: the rule is about which tokens, not their rounding
+        residual = _tail_mass(probs, counts)
+        return stored_kl(probs.numpy(), full_ids, full.values.numpy(), residual, counts)
+
+    kl = {shift: kl_keeping(np.maximum(kept + shift, 1)) for shift in (-1, 0, 1)}
+    last_was_worth_it = kl[-1] - kl[0] >= min_gain * (1 - 1e-6)
+    next_is_not = kl[0] - kl[1] < min_gain * (1 + 1e-6)
+    assert np.all(last_was_worth_it[kept > 1]) and np.all(next_is_not[kept < 300])
+    assert np.array_equal(ids, np.where(np.arange(ids.shape[1]) < kept[:, None], full_ids[:, :ids.shape[1]], ids[:, :1]))
+    assert np.allclose(values.sum(-1) + residual, 1.0, atol=1e-5)
+    assert 1 <= kept.min() and kept.max() <= 300 and kept.min() < kept.max()  # peaked rows keep fewer
+    # What is stored (float16 values) is as close to the full rows as the rule promises.
+    stored = stored_kl(probs.numpy(), ids, values, residual, kept)
+    assert np.all(stored <= kl[0] + 1e-5)
+
+
+def test_probabilities_are_stored_at_float16_precision_and_rows_sum_to_one():
+    probs = _rows(8)
+    _, values, residual, _ = compact_rows(probs, top_k=50, min_gain=0.0)
+    rest = values[:, 1:]
+    assert np.array_equal(rest, rest.astype(np.float16).astype(np.float32))
+    assert np.allclose(values.sum(-1, dtype=np.float64) + residual, 1.0, atol=1e-6)
+    top = torch.topk(probs, 1, -1).values[:, 0].numpy()
+    # The top probability carries the others' rounding: at most half a float16 step of each.
+    assert np.all(np.abs(values[:, 0] - top) <= 2.0 ** -11 * (1 - top) + 1e-6)
+
+
+def test_padding_repeats_the_first_id_with_zero_mass_and_changes_no_loss():
+    probs = _rows(4)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=1e-4)
+    for row in range(len(ids)):
+        assert np.all(ids[row, kept[row]:] == ids[row, 0]) and np.all(values[row, kept[row]:] == 0)
+    wide_ids, wide_values = pad_rows(ids, values, ids.shape[1] + 5)
+    student = torch.randn(len(probs), probs.shape[-1])
+    narrow = compact_kl(student, torch.from_numpy(ids), torch.from_numpy(values), torch.from_numpy(residual))
+    wide = compact_kl(student, torch.from_numpy(wide_ids), torch.from_numpy(wide_values), torch.from_numpy(residual))
+    assert torch.allclose(narrow, wide, atol=1e-6)
+
+
+def test_looking_further_only_for_flat_rows_gives_the_single_pass_result(monkeypatch):
+    probs = _rows(9, count=40)
+    monkeypatch.setattr(compaction, "FIRST_PASS", 16)  # most rows need more than 16: the second pass runs
+    two_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    monkeypatch.setattr(compaction, "FIRST_PASS", 10**6)
+    one_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    assert (two_pass[3] > 16).any() and (two_pass[3] <= 16).any()
+    for a, b in zip(two_pass, one_pass):
+        assert np.array_equal(a, b)
+
+
+def test_zero_bound_keeps_exactly_top_k():
+    _, values, _, kept = compact_rows(_rows(5), top_k=17, min_gain=0.0)
+    assert values.shape[1] == 17 and np.all(kept == 17)
