@@ -33,3 +33,10 @@ timed() {  # timed LABEL CMD...: run a stage, print its wall time and peak RSS, 
     shift
     "$python" "$repo_root/scripts/stage_stats.py" "$stage" "$log_tag" -- "$@"
 }
+
+with_retain_term() {  # with_retain_term METHOD: the baselines the original's schedules train with a retain term (retain_strength=1)
+    case "$1" in
+        npo|grad_diff|simnpo|dpo|rmu|undial|wga|satimp|ceu) return 0 ;;
+        *) return 1 ;;
+    esac
+}

@@ -9,7 +9,8 @@
 #       -- model_family=smollm2-135m teacher.authors_file=PATH eval.ds_size=40
 #
 # Flags (the original's first four):
-#   -f forget_loss   intervention | whp | npo | grad_diff | grad_ascent | idk
+#   -f forget_loss   intervention | whp | npo | grad_diff | grad_ascent | idk | simnpo | dpo | rmu |
+#                    undial | wga | satimp | ceu
 #   -s save_dir_root where runs go (default results)
 #   -g gpu_ids       comma list, e.g. 0,1; "" = CPU (also the default when no GPU is visible)
 #   -n num_dist      N substitute names for intervention (default 1, the paper's TOFU setting;
@@ -49,7 +50,7 @@ while getopts "f:s:g:n:p:d:c:m:r:l:" flag; do
         m) model_path="$OPTARG" ;;
         r) retain_result="$OPTARG" ;;
         l) label="$OPTARG" ;;
-        *) sed -n 2,32p "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+        *) sed -n 2,33p "${BASH_SOURCE[0]}" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -99,7 +100,7 @@ for split in $splits; do
     [[ $forget_loss == whp ]] && ! overridden teacher.whp_baseline && args+=("teacher.whp_baseline=true")
     if [[ $config == forget_tofu.yaml ]]; then  # the original script's schedule for TOFU
         retain_strength=0
-        [[ $forget_loss == npo || $forget_loss == grad_diff ]] && retain_strength=1
+        with_retain_term "$forget_loss" && retain_strength=1
         overridden num_epochs || args+=("num_epochs=10")
         overridden gradient_accumulation_steps || args+=("gradient_accumulation_steps=1")
         overridden lr || args+=("lr=1e-5")

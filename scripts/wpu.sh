@@ -8,7 +8,8 @@
 #   bash scripts/wpu.sh -f intervention -c forget_mini.yaml -d data/wpu_mini -n 5 -- model_path=PATH
 #
 # Flags (the original's first four):
-#   -f forget_loss   intervention | whp | npo | grad_diff | grad_ascent | idk | prompt_baseline
+#   -f forget_loss   intervention | whp | npo | grad_diff | grad_ascent | idk | simnpo | dpo | rmu |
+#                    undial | wga | satimp | ceu | prompt_baseline
 #   -s save_dir_root where runs go (default results)
 #   -g gpu_ids       comma list, e.g. 0,1; "" = CPU (also the default when no GPU is visible)
 #   -n num_dist      N substitute names for intervention (forced to 1 for other methods)
@@ -39,7 +40,7 @@ while getopts "f:s:g:n:p:d:c:l:o:" flag; do
         c) config="$OPTARG" ;;
         l) label="$OPTARG" ;;
         o) other_split="$OPTARG" ;;
-        *) sed -n 2,22p "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+        *) sed -n 2,23p "${BASH_SOURCE[0]}" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -63,7 +64,7 @@ for split in $splits; do
         epochs=10 accumulation=10 lr=1e-5 retain_strength=0
         [[ $split == forget_100 ]] && epochs=2
         [[ $split == forget_2_* ]] && accumulation=1
-        [[ $forget_loss == npo || $forget_loss == grad_diff ]] && lr=4e-5 retain_strength=1
+        with_retain_term "$forget_loss" && lr=4e-5 retain_strength=1
         overridden num_epochs || args+=("num_epochs=$epochs")
         overridden gradient_accumulation_steps || args+=("gradient_accumulation_steps=$accumulation")
         overridden lr || args+=("lr=$lr")

@@ -30,6 +30,10 @@ NUMBERS = {
     "retain_strength": NON_NEGATIVE, "beta": POSITIVE, "chunk_batch_size": POSITIVE_INT,
     "docs_per_step": POSITIVE_INT + OR_NULL, "save_steps": POSITIVE_INT + OR_NULL,
     "save_total_limit": POSITIVE_INT + OR_NULL, "LoRA.r": NON_NEGATIVE_INT,
+    # method settings
+    "simnpo.beta": POSITIVE, "simnpo.margin": NON_NEGATIVE, "dpo.beta": POSITIVE, "rmu.layer": NON_NEGATIVE_INT,
+    "rmu.steering_coeff": POSITIVE, "rmu.alpha": NON_NEGATIVE, "undial.strength": NON_NEGATIVE, "wga.beta": NON_NEGATIVE,
+    "satimp.beta1": NON_NEGATIVE, "satimp.beta2": NON_NEGATIVE,
     # fine-tuning (finetune.py)
     "qa_per_chat": POSITIVE_INT, "warmup_steps": NON_NEGATIVE_INT, "max_grad_norm": POSITIVE,
     # the teacher (teacher.py)

@@ -29,6 +29,13 @@ def _pad(sequences: list[list], value, width: int | None = None) -> torch.Tensor
     return torch.tensor([list(s) + [value] * (width - len(s)) for s in sequences])
 
 
+def _pad_rows_to(rows: np.ndarray, length: int) -> torch.Tensor:
+    """(T, H) rows followed by zero rows up to `length`."""
+    padded = np.zeros((length, rows.shape[-1]), dtype=np.float32)
+    padded[:len(rows)] = rows
+    return torch.from_numpy(padded)
+
+
 def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, P, K) ids and probabilities. Items keep different numbers of tokens per row: every row
     is widened the neutral way (compact.pad_rows); padded positions are masked by position_mask."""
@@ -43,7 +50,8 @@ def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class UnlearnCollator:
-    """Dynamic padding of forget items (and their retain items) into one batch dict."""
+    """Dynamic padding of forget items (with DPO's preferred answer nested under "preferred") and
+    their retain items into one batch dict: {"forget": ..., "retain": ...}."""
 
     def __init__(self, pad_token_id: int):
         self.pad = pad_token_id
@@ -57,6 +65,11 @@ class UnlearnCollator:
             batch["position_mask"] = _pad([[True] * len(i["positions"]) for i in items], False)
             batch["topk_ids"], batch["topk_probs"] = _pad_target_rows(items)
             batch["residual"] = _pad([i["residual"] for i in items], 0.0)
+        if "preferred" in items[0]:  # DPO: the preferred answer to the same question
+            batch["preferred"] = self._texts([i["preferred"] for i in items])
+        if "reference_hidden" in items[0]:  # RMU: the frozen model's hidden states, (T, H) per item
+            width = batch["input_ids"].shape[1]
+            batch["reference_hidden"] = torch.stack([_pad_rows_to(i["reference_hidden"], width) for i in items])
         return batch
 
     def __call__(self, items: list[dict]) -> dict:

@@ -20,6 +20,7 @@ from causal_unlearn.core.prompts import render_chat
 from causal_unlearn.teacher.artifact import TargetChunk
 from causal_unlearn.teacher.chunking import sentence_chunks
 from causal_unlearn.teacher.compaction import compact_rows
+from causal_unlearn.unlearn.losses import sequence_nll
 
 
 @dataclass
@@ -90,6 +91,18 @@ def refusal_items(ctx: ForgetContext) -> list[dict]:
     return [{**_text_item(ctx, rng.choice(refusals), row["question"]), "doc": row[doc_key]} for row in rows]
 
 
+def preference_items(ctx: ForgetContext) -> list[dict]:
+    """Forget questions with the gold answer (rejected) and a refusal (preferred, seeded choice as
+    for idk) under "preferred", for DPO."""
+    rows = _forget_rows(ctx)
+    require_fields(rows, ["question", "answer"], f"forget split '{ctx.cfg.split}'")
+    refusals = load_refusals(ctx.cfg.refusals_file)
+    rng = random.Random(ctx.cfg.seed)
+    doc_key = "title" if ctx.cfg.input_type == "document" and "title" in rows[0] else "question"
+    return [{**_text_item(ctx, row["answer"], row["question"]), "doc": row[doc_key],
+             "preferred": _text_item(ctx, rng.choice(refusals), row["question"])} for row in rows]
+
+
 def retain_items(ctx: ForgetContext) -> list[dict]:
     """Retain texts for the retain loss: documents (WPU) or QA pairs (TOFU retain minus its eval set)."""
     split = ctx.cfg.retain_split or _tofu_retain_split(ctx.cfg.split)
@@ -128,16 +141,32 @@ def _retain_eval_questions(ctx: ForgetContext) -> set[str]:
 
 
 @torch.no_grad()
-def attach_retain_references(model, retain: list[dict], top_k: int, min_gain: float) -> None:
-    """For retain_loss=kl: store the original model's next-token distribution (compact.py)
-    at every trained position of each retain text, so training pulls the student back to it
-    without a second model in memory."""
-    for item in retain:
+def attach_reference_nll(model, items: list[dict]) -> None:
+    """Store each item's summed NLL under the initial model ("reference_nll"), so preference losses
+    (NPO, DPO) need no second model in memory."""
+    was_training = model.training
+    model.eval()
+    for item in items:
         ids = torch.tensor([item["input_ids"]], device=model.device)
-        trained = torch.tensor(item["labels"][1:]) != -100
-        positions = trained.nonzero().squeeze(-1)
-        probs = torch.softmax(model(input_ids=ids).logits[0, :-1].float(), dim=-1)[positions.to(model.device)]
-        top_ids, top_probs, residual, _ = compact_rows(probs, top_k, min_gain)
+        labels = torch.tensor([item["labels"]], device=model.device)
+        item["reference_nll"] = float(sequence_nll(model(input_ids=ids).logits, labels)[0])
+    model.train(was_training)
+
+
+@torch.no_grad()
+def attach_target_distributions(model, items: list[dict], top_k: int, min_gain: float, label_penalty: float = 0.0) -> None:
+    """Store, at every trained position of each item, the model's next-token distribution in compact
+    form (compaction.py), so training can pull the student towards it without a second model in
+    memory: the original model on retain texts (retain_loss=kl), or UNDIAL's target, the same with
+    the labelled token's logit lowered by `label_penalty`."""
+    for item in items:
+        ids = torch.tensor([item["input_ids"]], device=model.device)
+        labels = torch.tensor(item["labels"][1:])
+        positions = (labels != -100).nonzero().squeeze(-1)
+        logits = model(input_ids=ids).logits[0, :-1].float()[positions.to(model.device)]
+        if label_penalty:
+            logits[torch.arange(len(positions)), labels[positions].to(model.device)] -= label_penalty
+        top_ids, top_probs, residual, _ = compact_rows(torch.softmax(logits, dim=-1), top_k, min_gain)
         item["positions"] = positions.tolist()
         item["topk_ids"], item["topk_probs"], item["residual"] = top_ids, top_probs, residual.tolist()
 

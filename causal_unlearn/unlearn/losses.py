@@ -59,3 +59,64 @@ def mean_positional_kl(logits: torch.Tensor, batch: dict) -> torch.Tensor:
                               batch["topk_probs"][rows, cols], batch["residual"][rows, cols])
     per_sequence = torch.zeros(len(valid), device=logits.device).index_add(0, rows, per_position)
     return (per_sequence / valid.sum(-1).clamp(min=1)).mean()
+
+
+def _labelled_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The NLL of every labelled token of the batch, flattened (N,), with causal shift."""
+    return token_nll(logits, labels)[labels[:, 1:] != -100]
+
+
+def simnpo_loss(nll_model: torch.Tensor, n_tokens: torch.Tensor, beta: float, margin: float) -> torch.Tensor:
+    """SimNPO (Fan et al., 2024): NPO without a reference model, length-normalised, with a margin.
+
+    -(2/beta) * mean log sigmoid(beta * NLL_theta(y|x) / |y| - margin)
+    """
+    return -(2.0 / beta) * F.logsigmoid(beta * nll_model / n_tokens.clamp(min=1) - margin).mean()
+
+
+def dpo_loss(nll_preferred: torch.Tensor, nll_preferred_reference: torch.Tensor, nll_rejected: torch.Tensor,
+             nll_rejected_reference: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO (Rafailov et al., 2023) with the reference log-likelihoods given as NLLs:
+
+    -(2/beta) * mean log sigmoid(beta * [(NLL_ref(y_w) - NLL_theta(y_w)) - (NLL_ref(y_l) - NLL_theta(y_l))])
+    (the 2/beta scale as NPO's, so both read on the same scale)
+    """
+    margin = (nll_preferred_reference - nll_preferred) - (nll_rejected_reference - nll_rejected)
+    return -(2.0 / beta) * F.logsigmoid(beta * margin).mean()
+
+
+def weighted_ascent_loss(logits: torch.Tensor, labels: torch.Tensor, beta: float) -> torch.Tensor:
+    """WGA (Wang et al., 2025): gradient ascent with each token weighted by the model's own
+    probability of it, p^beta (no gradient through the weight), so tokens already forgotten stop
+    pulling: -mean_t [p_t^beta * NLL_t] over labelled tokens."""
+    nll = _labelled_nll(logits, labels)
+    weight = torch.exp(-nll.detach()) ** beta
+    return -(weight * nll).mean()
+
+
+def satimp_loss(logits: torch.Tensor, labels: torch.Tensor, beta1: float, beta2: float) -> torch.Tensor:
+    """SatImp (Yang et al., 2025): gradient ascent weighted by saturation p^beta1 times importance
+    (1 - p)^beta2 (no gradient through the weight): -mean_t [p_t^beta1 (1 - p_t)^beta2 * NLL_t]."""
+    nll = _labelled_nll(logits, labels)
+    p = torch.exp(-nll.detach())
+    return -((p ** beta1) * (1 - p) ** beta2 * nll).mean()
+
+
+def ceu_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CE-U (Yang et al., 2025): cross-entropy against the model's own distribution with the true
+    token's logit masked out (no gradient through the target), mean over labelled tokens:
+
+    mean_t H(softmax(z_t with z_t[y_t] = -inf), softmax(z_t)), z_t the logits predicting y_t.
+    """
+    shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
+    valid = shifted_labels != -100
+    rows, targets = shifted_logits[valid], shifted_labels[valid]
+    masked = rows.detach().scatter(-1, targets[:, None], float("-inf"))
+    return F.cross_entropy(rows, torch.softmax(masked, dim=-1))
+
+
+def activation_mse(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """RMU's representation loss: per sequence, the mean over masked tokens of the mean squared
+    difference over hidden dimensions; then the mean over sequences. hidden/target (B, T, H), mask (B, T)."""
+    per_token = ((hidden.float() - target.float()) ** 2).mean(-1) * mask
+    return (per_token.sum(-1) / mask.sum(-1).clamp(min=1)).mean()

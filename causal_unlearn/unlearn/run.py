@@ -28,7 +28,7 @@ from causal_unlearn.eval.wpu_aggregate import write_aggregate
 from causal_unlearn.teacher.build import read_teacher
 from causal_unlearn.unlearn.checkpoints import drop_resume_state, prepare_save_dir, run_fingerprint
 from causal_unlearn.unlearn.collators import UnlearnCollator
-from causal_unlearn.unlearn.items import ForgetContext, attach_retain, attach_retain_references, retain_items
+from causal_unlearn.unlearn.items import ForgetContext, attach_retain, attach_target_distributions, retain_items
 from causal_unlearn.unlearn.methods import get_method
 from causal_unlearn.unlearn.step_plan import step_plan
 from causal_unlearn.unlearn.trainer import UnlearnTrainer, apply_lora, deepspeed_config, release_zero3_loading
@@ -51,7 +51,7 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
     model.config.use_cache = False
     method.prepare(model, items, ctx)
     if retain and cfg.retain_loss == "kl":
-        attach_retain_references(model.eval(), retain, cfg.teacher.top_k, cfg.teacher.min_gain)
+        attach_target_distributions(model.eval(), retain, cfg.teacher.top_k, cfg.teacher.min_gain)
         model.train()
     checkpointing = family.gradient_checkpointing if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     if checkpointing:

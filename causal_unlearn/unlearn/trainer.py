@@ -1,9 +1,9 @@
 """The unlearning Trainer and what it is built with.
 
 `UnlearnTrainer` is a thin subclass of the Hugging Face Trainer whose loss is the chosen
-method's forget loss plus `retain_strength` times a retain loss on a retain text: the causal-LM
-loss (retain_loss=ce, the original's) or the KL to the original model's next-token
-distributions stored on the retain item (retain_loss=kl). `apply_lora` and `deepspeed_config`
+method's forget loss plus `retain_strength` times a retain loss on a retain text: the method's own
+when it has one (RMU), else the causal-LM loss (retain_loss=ce, the original's) or the KL to the
+original model's next-token distributions stored on the retain item (retain_loss=kl). `apply_lora` and `deepspeed_config`
 set up the two ways to fit a large model.
 """
 
@@ -34,8 +34,10 @@ class UnlearnTrainer(Trainer):
         loss = self.method.forget_loss(model, inputs["forget"])
         retain = inputs.get("retain")
         if self.retain_strength and retain is not None:
-            logits = model(input_ids=retain["input_ids"], attention_mask=retain["attention_mask"]).logits
-            retain_loss = mean_positional_kl(logits, retain) if "topk_ids" in retain else mean_token_nll(logits, retain["labels"])
+            retain_loss = self.method.retain_loss(model, retain)
+            if retain_loss is None:
+                logits = model(input_ids=retain["input_ids"], attention_mask=retain["attention_mask"]).logits
+                retain_loss = mean_positional_kl(logits, retain) if "topk_ids" in retain else mean_token_nll(logits, retain["labels"])
             loss = loss + self.retain_strength * retain_loss
         return (loss, None) if return_outputs else loss
 

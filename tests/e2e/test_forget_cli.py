@@ -17,7 +17,10 @@ from safetensors.torch import load_file
 from causal_unlearn.core.embedded import embedded_model_dir
 from helpers import REPO, run_cli
 
-METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk"]
+METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk", "simnpo", "dpo", "rmu", "undial", "wga",
+           "satimp", "ceu"]
+# tiny-random has two layers: RMU steers the last and trains both MLP output projections.
+TINY_RMU = ["rmu.layer=1", "rmu.update_layers=[0,1]"]
 needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
                                      reason="needs deepspeed (scripts/setup_env.sh installs it)")
 
@@ -44,8 +47,10 @@ def trained_runs(tmp_path_factory):
         if method in ("intervention", "whp"):
             built = run_cli("teacher.py", *common_args(root, *extra))
             assert built.returncode == 0, built.stderr[-2000:]
-        if method == "grad_diff":
+        if method in ("grad_diff", "simnpo", "dpo", "undial", "wga", "satimp", "ceu"):
             extra += ["retain_strength=1"]
+        if method == "rmu":  # RMU's own retain term: the frozen model's hidden states on retain texts
+            extra += ["retain_strength=1", *TINY_RMU]
         if method == "intervention":  # also covers the KL retain loss end to end
             extra += ["retain_strength=1", "retain_loss=kl"]
         result = run_cli("forget.py", *common_args(root, *extra))
@@ -67,6 +72,13 @@ def test_every_method_trains_three_steps_and_changes_parameters(trained_runs, me
     record = json.loads((run_dir / "run_info.json").read_text())
     assert record["effective_batch"] >= 1 and record["device_count"] == 0 and record["versions"]["transformers"]
     assert "forget_loss: " + method in (run_dir / "config.yaml").read_text()
+
+
+def test_rmu_trains_only_the_mlp_output_projections_it_names(trained_runs):
+    trained = load_file(trained_runs["rmu"] / "model.safetensors")
+    base = load_file(embedded_model_dir("tiny-random") / "model.safetensors")
+    changed = {name for name in base if not torch.equal(base[name], trained[name])}
+    assert changed == {f"model.layers.{layer}.mlp.down_proj.weight" for layer in (0, 1)}
 
 
 @needs_deepspeed

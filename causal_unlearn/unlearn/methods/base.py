@@ -5,6 +5,11 @@ import torch
 from causal_unlearn.unlearn.items import ForgetContext
 
 
+def batch_logits(model, batch: dict) -> torch.Tensor:
+    """The model's logits on a padded batch of texts."""
+    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+
 class Method:
     name = "base"
     uses_teacher = False  # reads the teacher artifact built by teacher.py
@@ -18,3 +23,7 @@ class Method:
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         raise NotImplementedError
+
+    def retain_loss(self, model, batch: dict) -> torch.Tensor | None:
+        """The method's own retain loss on a retain batch; None: the Trainer's (retain_loss=ce or kl)."""
+        return None

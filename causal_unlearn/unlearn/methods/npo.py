@@ -9,7 +9,7 @@ import copy
 
 import torch
 
-from causal_unlearn.unlearn.items import ForgetContext, text_items
+from causal_unlearn.unlearn.items import ForgetContext, attach_reference_nll, text_items
 from causal_unlearn.unlearn.losses import npo_loss, sequence_nll
 from causal_unlearn.unlearn.methods.base import Method
 
@@ -30,13 +30,7 @@ class NPO(Method):
         if ctx.cfg.npo_reference == "model":
             self.reference_model = copy.deepcopy(model).eval().requires_grad_(False)
             return
-        was_training = model.training
-        model.eval()
-        for item in items:
-            ids = torch.tensor([item["input_ids"]], device=model.device)
-            labels = torch.tensor([item["labels"]], device=model.device)
-            item["reference_nll"] = float(sequence_nll(model(input_ids=ids).logits, labels)[0])
-        model.train(was_training)
+        attach_reference_nll(model, items)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
