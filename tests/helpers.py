@@ -1,7 +1,7 @@
 """Helpers shared by the tests (imported as `helpers`: pytest.ini puts tests/ on sys.path).
 
 - paths: REPO, SHARED_DATA;
-- running the entry points as a user would: run_cli;
+- running the entry points and pipelines as a user would: run_cli, run_wpu, run_tofu;
 - reference decoding and a position-sensitive model: talkative, generate_alone;
 - teacher rows shaped like a language model's: model_like_rows;
 - kill and resume (tests/reliability/): start a CLI, SIGKILL it at a sign of progress, and check
@@ -30,6 +30,32 @@ def run_cli(*args, cwd=REPO, env=None):
     """Run a project entry point in a subprocess, as a user would."""
     merged = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=merged, capture_output=True, text=True, timeout=900)
+
+
+# The WPU pipeline on the tiny model, every budget at its smallest.
+WPU_TINY = ["model_family=tiny-random", "num_epochs=1", "max_length=64", "eval.ds_size=2",
+            "eval.generation.max_new_tokens=4", "msj.max_new_tokens=4", "msj.max_prompt_tokens=400",
+            "soft_embed.epochs=1", "soft_embed.restarts=1", "soft_embed.max_new_tokens=4", "soft_embed.batch_size=2"]
+# The TOFU pipeline's overrides for the tiny model.
+TOFU_TINY = ["model_family=tiny-random", "eval.ds_size=2", "eval.generation.max_new_tokens=4", "eval.batch_size=4"]
+
+
+def run_wpu(root, method, *extra):
+    """scripts/wpu.sh on forget_2_1 (forget_2_2 as Other Persons) with the tiny model."""
+    # The random model answers nothing correctly, so it cannot build its own MSJ shot pool.
+    shots = root / "shots.json"
+    shots.write_text(json.dumps([{"question": f"What is {n} plus {n}?", "answer": str(2 * n)} for n in range(6)]))
+    command = ["bash", "scripts/wpu.sh", "-c", "forget_mini.yaml", "-f", method, "-s", str(root), "-p", "forget_2_1",
+               "-o", "forget_2_2", "-n", "2", "-g", "", "--", *WPU_TINY, f"msj.shots_file={shots}", *extra]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def run_tofu(*args):
+    """scripts/tofu.sh with the given flags and overrides."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(["bash", str(REPO / "scripts" / "tofu.sh"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
 
 
 # --- models and decoding -----------------------------------------------------------------------

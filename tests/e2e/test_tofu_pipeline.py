@@ -3,24 +3,13 @@ forget with a checkpoint per epoch -> every checkpoint evaluated and aggregated 
 result -> best_checkpoint.json; the same command again skips every stage."""
 
 import json
-import os
-import subprocess
 
 import pandas as pd
 import pytest
 
-from helpers import REPO, SHARED_DATA, run_cli
+from helpers import SHARED_DATA, TOFU_TINY, run_cli, run_tofu
 
 AUTHORS = SHARED_DATA / "reference" / "tofu_author.txt"
-TINY = ["model_family=tiny-random", "eval.ds_size=2", "eval.generation.max_new_tokens=4", "eval.batch_size=4"]
-
-
-def run_tofu(*args):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run(["bash", str(REPO / "scripts" / "tofu.sh"), *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture
 def authors_file():
     if not AUTHORS.is_file():
@@ -30,7 +19,7 @@ def authors_file():
 
 def test_teacher_methods_refuse_to_start_without_an_authors_file(tmp_path, shared_tofu_dir):
     result = run_tofu("-f", "intervention", "-s", str(tmp_path), "-p", "forget01", "-d", str(shared_tofu_dir),
-                      "-m", "null", "--", *TINY)
+                      "-m", "null", "--", *TOFU_TINY)
     assert result.returncode != 0
     assert "teacher.authors_file" in result.stderr
     assert not (tmp_path / "intervention").exists()
@@ -47,7 +36,7 @@ def test_tofu_intervention_runs_end_to_end_and_a_rerun_skips(tmp_path, shared_to
 
     # 40 forget QA pairs, 20 per step on one process: 2 steps per epoch, 2 epochs -> checkpoint-2, -4.
     command = ["-f", "intervention", "-n", "1", "-s", str(tmp_path / "runs"), "-p", "forget01",
-               "-d", str(shared_tofu_dir), "-m", "null", "-r", str(retain_result), "--", *TINY,
+               "-d", str(shared_tofu_dir), "-m", "null", "-r", str(retain_result), "--", *TOFU_TINY,
                f"teacher.authors_file={authors_file}", "num_epochs=2", "batch_size=20", "lr=1e-4"]
     first = run_tofu(*command)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

@@ -8,27 +8,12 @@ import subprocess
 import pandas as pd
 import pytest
 
-from helpers import REPO
-
-TINY = ["model_family=tiny-random", "num_epochs=1", "max_length=64", "eval.ds_size=2", "eval.generation.max_new_tokens=4",
-        "msj.max_new_tokens=4", "msj.max_prompt_tokens=400", "soft_embed.epochs=1",
-        "soft_embed.restarts=1", "soft_embed.max_new_tokens=4", "soft_embed.batch_size=2"]
-
-
-def wpu(root, method, *extra):
-    # The random model answers nothing correctly, so it cannot build its own MSJ shot pool.
-    shots = root / "shots.json"
-    shots.write_text(json.dumps([{"question": f"What is {n} plus {n}?", "answer": str(2 * n)} for n in range(6)]))
-    command = ["bash", "scripts/wpu.sh", "-c", "forget_mini.yaml", "-f", method, "-s", str(root), "-p", "forget_2_1",
-               "-o", "forget_2_2", "-n", "2", "-g", "", "--", *TINY, f"msj.shots_file={shots}", *extra]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
-
+from helpers import REPO, run_wpu
 
 @pytest.fixture(scope="module")
 def pipeline_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("wpu")
-    first = wpu(root, "intervention", "retain_strength=1", "retain_loss=kl")
+    first = run_wpu(root, "intervention", "retain_strength=1", "retain_loss=kl")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return root, first
 
@@ -49,7 +34,7 @@ def test_every_stage_runs_and_the_summary_row_has_every_column(pipeline_root):
 
 def test_the_same_command_again_skips_finished_stages(pipeline_root):
     root, first = pipeline_root
-    again = wpu(root, "intervention", "retain_strength=1", "retain_loss=kl")
+    again = run_wpu(root, "intervention", "retain_strength=1", "retain_loss=kl")
     assert again.returncode == 0, again.stderr[-3000:]
     log = again.stdout + again.stderr
     assert "is up to date; skipping" in log  # the teacher
