@@ -51,6 +51,15 @@ def run_wpu(root, method, *extra):
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
+def tiny_retain_result(folder, tofu_dir) -> Path:
+    """The tiny model evaluated on TOFU's forget01 tasks, as a retain model's result (Forget Quality's reference)."""
+    evaluated = run_cli("evaluate_util.py", "--config-name=eval_everything.yaml", "model_family=tiny-random",
+                        f"data_path={tofu_dir}", "split=forget01", f"save_dir={folder}", "ds_size=2",
+                        "generation.max_new_tokens=4", "batch_size=4")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    return Path(folder) / "eval_log_aggregated.json"
+
+
 def run_tofu(*args):
     """scripts/tofu.sh with the given flags and overrides."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

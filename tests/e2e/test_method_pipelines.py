@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from helpers import TOFU_TINY, run_cli, run_tofu, run_wpu
+from helpers import TOFU_TINY, run_tofu, run_wpu, tiny_retain_result
 
 NEW_METHODS = ["simnpo", "dpo", "rmu", "undial", "wga", "satimp", "ceu"]
 # tiny-random has two layers: RMU steers the last and trains both MLP output projections.
@@ -38,13 +38,9 @@ def test_wpu_pipeline_runs_every_stage_and_writes_the_summary_row(tmp_path, meth
 @pytest.mark.slow
 @pytest.mark.parametrize("method", NEW_METHODS)
 def test_tofu_pipeline_evaluates_every_checkpoint(tmp_path, shared_tofu_dir, method):
-    retain_dir = tmp_path / "retain_eval"
-    evaluated = run_cli("evaluate_util.py", "--config-name=eval_everything.yaml", "model_family=tiny-random",
-                        f"data_path={shared_tofu_dir}", "split=forget01", f"save_dir={retain_dir}", "ds_size=2",
-                        "generation.max_new_tokens=4", "batch_size=4")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    retain_result = tiny_retain_result(tmp_path / "retain_eval", shared_tofu_dir)
     result = run_tofu("-f", method, "-s", str(tmp_path / "runs"), "-p", "forget01", "-d", str(shared_tofu_dir),
-                      "-m", "null", "-r", str(retain_dir / "eval_log_aggregated.json"), "--", *TOFU_TINY,
+                      "-m", "null", "-r", str(retain_result), "--", *TOFU_TINY,
                       *tiny_settings(method), "num_epochs=2", "batch_size=20", "lr=1e-4", "max_length=64")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run_dir = tmp_path / "runs" / method / "1_42_forget01"

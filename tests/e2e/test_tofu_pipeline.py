@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from helpers import SHARED_DATA, TOFU_TINY, run_cli, run_tofu
+from helpers import SHARED_DATA, TOFU_TINY, run_tofu, tiny_retain_result
 
 AUTHORS = SHARED_DATA / "reference" / "tofu_author.txt"
 @pytest.fixture
@@ -27,12 +27,7 @@ def test_teacher_methods_refuse_to_start_without_an_authors_file(tmp_path, share
 
 @pytest.mark.slow
 def test_tofu_intervention_runs_end_to_end_and_a_rerun_skips(tmp_path, shared_tofu_dir, authors_file):
-    retain_dir = tmp_path / "retain_eval"
-    evaluated = run_cli("evaluate_util.py", "--config-name=eval_everything.yaml", "model_family=tiny-random",
-                        f"data_path={shared_tofu_dir}", "split=forget01", f"save_dir={retain_dir}", "ds_size=2",
-                        "generation.max_new_tokens=4", "batch_size=4")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    retain_result = retain_dir / "eval_log_aggregated.json"
+    retain_result = tiny_retain_result(tmp_path / "retain_eval", shared_tofu_dir)
 
     # 40 forget QA pairs, 20 per step on one process: 2 steps per epoch, 2 epochs -> checkpoint-2, -4.
     command = ["-f", "intervention", "-n", "1", "-s", str(tmp_path / "runs"), "-p", "forget01",
