@@ -37,29 +37,53 @@ ATTACK_FILES = {"embedding_attack_output.json": "Embed Attack GPT privacy score"
 
 
 class Judge:
-    """Chat completions with an on-disk cache, bounded retries and a parse retry."""
+    """Chat completions with an on-disk cache, bounded retries and a parse retry.
+
+    A request that fails counts its item as missing; but MAX_CONNECTION_FAILURES failures in a row
+    to reach the endpoint at all stop the judge with one error naming it, instead of sending every
+    remaining request to a server that is not there.
+    """
+
+    MAX_CONNECTION_FAILURES = 3
 
     def __init__(self, cfg: DictConfig, client):
         self.cfg, self.client = cfg, client
         self.cache_dir = Path(cfg.cache_dir).expanduser()
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.requests = 0
+        self.connection_failures = 0  # in a row
 
     def _complete(self, messages: list[dict]) -> str | None:
         key = hashlib.sha256(json.dumps([self.cfg.model, self.cfg.max_tokens, messages]).encode()).hexdigest()
         cached = self.cache_dir / f"{key}.json"
         if cached.is_file():
             return json.loads(cached.read_text())["reply"]
+        self._refuse_if_unreachable()
         try:
             self.requests += 1
             response = self.client.chat.completions.create(model=self.cfg.model, messages=messages, temperature=0,
                                                            max_tokens=self.cfg.max_tokens, seed=0)
             reply = response.choices[0].message.content or ""
         except Exception as err:  # network, timeout, rate limit after the client's own retries
+            self._count_failure(err)
             logger.warning("judge request failed (%s); recorded as missing", type(err).__name__)
             return None
+        self.connection_failures = 0
         atomic_write_json(cached, {"model": self.cfg.model, "messages": messages, "reply": reply})
         return reply
+
+    def _count_failure(self, err: Exception) -> None:
+        from openai import APIConnectionError  # its subclass APITimeoutError too
+
+        self.connection_failures = self.connection_failures + 1 if isinstance(err, APIConnectionError) else 0
+        self._refuse_if_unreachable()
+
+    def _refuse_if_unreachable(self) -> None:
+        if self.connection_failures >= self.MAX_CONNECTION_FAILURES:
+            endpoint = self.cfg.base_url or "the OpenAI API"
+            raise UserError(f"The judge cannot reach {endpoint} ({self.connection_failures} connection failures in a "
+                            f"row); start the server or fix judge.base_url, or unset it and {self.cfg.api_key_env} "
+                            f"to leave the judge columns empty.")
 
     def rate(self, system: str | None, user: str, allowed: range) -> dict:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
@@ -73,7 +97,12 @@ class Judge:
 
     def rate_all(self, jobs: list[tuple]) -> list[dict]:
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
-            return list(pool.map(lambda job: self.rate(*job), jobs))
+            futures = [pool.submit(self.rate, *job) for job in jobs]
+            try:
+                return [future.result() for future in futures]
+            except UserError:
+                pool.shutdown(cancel_futures=True)  # the endpoint is gone: send nothing more
+                raise
 
 
 def make_client(cfg: DictConfig):

@@ -70,13 +70,18 @@ def load_split(data_path: str, config: str) -> list[dict]:
 
 
 def require_fields(rows: list[dict], fields: list[str], where: str) -> None:
-    """Fail with one line naming the missing field, instead of a KeyError deep in a stage."""
+    """Fail with one line naming a missing or non-text field, instead of an error deep in a stage."""
     if not rows:
         raise UserError(f"{where} is empty; it needs rows with fields {', '.join(fields)}.")
     for index, row in enumerate(rows):
         missing = [field for field in fields if field not in row]
         if missing:
             raise UserError(f"{where} row {index} lacks field(s) {', '.join(missing)}; every row needs {', '.join(fields)}.")
+        not_text = [field for field in fields if not isinstance(row[field], str)]
+        if not_text:
+            field = not_text[0]
+            raise UserError(f"{where} row {index}: field '{field}' is {row[field]!r}, not text; write it as a string "
+                            f"(in quotes) in the data file.")
 
 
 def unique_documents(rows: list[dict], title_key: str = "title", text_key: str = "wikipage") -> list[tuple[str, str]]:

@@ -17,7 +17,11 @@ def load_name_map(path: str) -> dict[str, list[str]]:
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"teacher.replace_names: {path} does not exist (set it to null to generate names).")
-    mapping = json.loads(file.read_text(encoding="utf-8"))
+    try:
+        mapping = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not valid UTF-8 JSON ({err}); it must map each title to a list of "
+                        f"replacement names.") from None
     if not isinstance(mapping, dict) or not all(isinstance(v, list) for v in mapping.values()):
         raise UserError(f"{path} must map each title to a list of replacement names.")
     return mapping

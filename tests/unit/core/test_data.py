@@ -70,3 +70,9 @@ def test_labels_cover_exactly_the_answers(tiny_family, tiny_tokenizer):
     decoded = tiny_tokenizer.decode(labelled)
     assert decoded == "He was born in Varnholt.<|im_end|>In 1921.<|im_end|>"
     assert len(encoded["labels"]) == len(encoded["input_ids"])
+
+
+def test_a_field_that_is_not_text_is_one_clear_error():
+    rows = [{"title": "Ada Quill", "wikipage": "Ada Quill is a potter."}, {"title": 1950, "wikipage": "A year."}]
+    with pytest.raises(UserError, match=r"row 1: field 'title' is 1950, not text"):
+        require_fields(rows, ["title", "wikipage"], "forget split 'forget_x'")

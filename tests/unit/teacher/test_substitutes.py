@@ -20,3 +20,12 @@ def test_name_map_errors_name_the_fix():
         names_from_map({"A B": ["C D"]}, "X Y", 1, "map.json")
     with pytest.raises(UserError, match="teacher.N=3"):
         names_from_map({"A B": ["C D", "E F"]}, "A B", 3, "map.json")
+
+
+def test_a_malformed_name_map_is_one_clear_error(tmp_path):
+    from causal_unlearn.teacher.substitutes import load_name_map
+
+    broken = tmp_path / "names.json"
+    broken.write_text('{"Ada Quill": ["Bea Stone", ')
+    with pytest.raises(UserError, match="names.json is not valid UTF-8 JSON.*map each title"):
+        load_name_map(str(broken))
