@@ -32,11 +32,24 @@ def truth_ratios(log: dict) -> np.ndarray:
                      for key, para in log["avg_paraphrased_loss"].items()])
 
 
+# TOFU scores these tasks' probability as the gold answer's share among it and its perturbed
+# options (decided by the file, as the original does, not by what a log happens to hold).
+NORMALISED_PROBABILITY = ("eval_real_author_wo_options.json", "eval_real_world_wo_options.json")
+
+
+def gold_probability(log: dict, file_name: str) -> float:
+    """Mean per-token probability of the gold answer; for NORMALISED_PROBABILITY tasks its share
+    p_gold / (p_gold + sum of the perturbed answers' p), recomputed from the losses."""
+    keys = list(log["avg_gt_loss"])
+    gold = np.exp(-np.array([log["avg_gt_loss"][key] for key in keys]))
+    if file_name not in NORMALISED_PROBABILITY:
+        return float(gold.mean())
+    options = np.array([np.exp(-np.asarray(log["average_perturb_loss"][key], dtype=float)).sum() for key in keys])
+    return float(np.mean(gold / (gold + options)))
+
+
 def task_stats(log: dict, file_name: str) -> dict:
-    if "normalized_gt_loss" in log:
-        probability = float(np.mean([math.exp(-v) for v in log["normalized_gt_loss"].values()]))
-    else:
-        probability = float(np.mean([math.exp(-v) for v in log["avg_gt_loss"].values()]))
+    probability = gold_probability(log, file_name)
     ratios = truth_ratios(log)
     if "forget" in file_name:
         truth = np.minimum(ratios, 1 / ratios).mean()

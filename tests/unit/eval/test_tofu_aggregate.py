@@ -31,10 +31,15 @@ def test_truth_ratio_is_paraphrased_over_geometric_mean_perturbed():
     assert task_stats(log, "eval_log_forget.json")["Truth Ratio"] == pytest.approx(math.exp(-2))
 
 
-def test_probability_uses_the_normalised_form_for_real_authors():
-    log = log_of([1.0], [[1.0]], gt=[0.5], normalized=[math.log(4)])
-    assert task_stats(log, "eval_real_author_wo_options.json")["Prob."] == pytest.approx(0.25)
-    assert task_stats(log_of([1.0], [[1.0]], gt=[0.5]), "eval_log.json")["Prob."] == pytest.approx(math.exp(-0.5))
+def test_probability_is_normalised_for_real_authors_and_world_by_file_name_and_recomputed():
+    # gold per-token loss 0.5, perturbed 1.0 and 2.0: p = e^-0.5 / (e^-0.5 + e^-1 + e^-2)
+    share = math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.0) + math.exp(-2.0))
+    for name in ("eval_real_author_wo_options.json", "eval_real_world_wo_options.json"):
+        # a stored normalized_gt_loss that disagrees is not what decides: the losses are
+        log = log_of([1.0], [[1.0, 2.0]], gt=[0.5], normalized=[math.log(4)])
+        assert task_stats(log, name)["Prob."] == pytest.approx(share)
+        assert task_stats(log_of([1.0], [[1.0, 2.0]], gt=[0.5]), name)["Prob."] == pytest.approx(share)
+    assert task_stats(log_of([1.0], [[1.0, 2.0]], gt=[0.5]), "eval_log.json")["Prob."] == pytest.approx(math.exp(-0.5))
 
 
 def test_forget_quality_is_a_ks_p_value():
