@@ -33,8 +33,10 @@ STRANGERS_TASK = "eval_log_strangers"
 
 @torch.no_grad()
 def answer_losses(model, tokenizer, family, questions: list[str], answers: list[str], batch_size: int,
-                  system: str | None = None) -> list[tuple[float, int]]:
-    """(summed NLL, token count) of each answer given its question, answer tokens only.
+                  system: str | None = None, count_end_token: bool = True) -> list[tuple[float, int]]:
+    """(summed NLL, token count) of each answer given its question: the answer's tokens and, with
+    `count_end_token` (the original's and TOFU's convention), the end-of-sequence / end-of-turn
+    token that closes it.
 
     Two savings that change no number: the token prefix every row shares (chat header, system
     prompt) is read once and its cache reused by every batch, and the output projection runs
@@ -43,9 +45,10 @@ def answer_losses(model, tokenizer, family, questions: list[str], answers: list[
     features = []
     for question, answer in zip(questions, answers):
         chat = render_chat(family, tokenizer, [(question, answer)], system)
-        start = chat.answer_spans[0][0]
+        start, end = chat.answer_spans[0]  # the span ends after the end-of-turn token
+        end = end if count_end_token else start + len(answer)
         encoded = tokenizer(chat.text, add_special_tokens=False, return_offsets_mapping=True)
-        in_answer = [start <= s < start + len(answer) for s, _ in encoded["offset_mapping"]]
+        in_answer = [start <= s < end for s, _ in encoded["offset_mapping"]]
         features.append((encoded["input_ids"], in_answer))
     # The prefix ends before the first scored token's predictor, so every prediction is in a row's own part.
     first_scored = min((flags.index(True) for _, flags in features if any(flags)), default=1)
@@ -80,11 +83,12 @@ def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system
     golds = [row[task["answer_key"]] for row in rows]
     prompts = [question_prompt(family, tokenizer, question, system) for question in questions]
     generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"])
-    gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system)
+    gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system,
+                                task["count_end_token"])
     base_losses = gold_losses
     if task["base_answer_key"] != task["answer_key"]:
         base_losses = answer_losses(model, tokenizer, family, questions, [r[task["base_answer_key"]] for r in rows],
-                                    task["batch_size"], system)
+                                    task["batch_size"], system, task["count_end_token"])
     perturbed_losses = _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_losses, system)
     log = {key: {} for key in ("avg_gt_loss", "gt_loss", "num_token_gt", "generated_text", "rouge1_recall", "rougeL_recall",
                                "average_perturb_loss", "avg_paraphrased_loss", "truth_ratio", "paraphrased_loss",
@@ -123,7 +127,8 @@ def _perturbed_losses(model, tokenizer, family, rows, questions, task, gold_loss
     options = [row[key] if isinstance(row[key], list) else [row[key]] for row in rows]
     flat_questions = [q for q, opts in zip(questions, options) for _ in opts]
     flat_answers = [a for opts in options for a in opts]
-    flat = answer_losses(model, tokenizer, family, flat_questions, flat_answers, task["batch_size"], system)
+    flat = answer_losses(model, tokenizer, family, flat_questions, flat_answers, task["batch_size"], system,
+                         task["count_end_token"])
     grouped, cursor = [], 0
     for opts in options:
         grouped.append(flat[cursor:cursor + len(opts)])
@@ -148,7 +153,8 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
         if len(values) != len(names):
             raise UserError(f"eval.{key} has {len(values)} entries but eval.eval_task has {len(names)}; "
                             f"give every eval list one entry per task.")
-    shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size}
+    shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size,
+              "count_end_token": eval_cfg.get("count_end_token", True)}
     # As in TOFU: tasks not named eval_log* (real authors, world facts) also get the normalised
     # probability of the gold answer against its perturbed options.
     tasks = [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared,
