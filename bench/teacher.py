@@ -136,13 +136,12 @@ def dense_teacher(model, tokenizer, family, chunk, substitutes, settings):
 def edited_texts(tokenizer, family, chunk, substitutes):
     """Each substitute's edited chunk, encoded after its counterfactual prompt, with its edit spans."""
     from causal_unlearn.teacher.alignment import encode
-    from causal_unlearn.teacher.chunk_teacher import prompt_for
-    from causal_unlearn.teacher.names import find_mentions, name_variants, replace_mentions
+    from causal_unlearn.teacher.chunk_teacher import chunk_mentions, edited_versions, prompt_for
+    from causal_unlearn.teacher.names import name_variants
 
-    mentions = find_mentions(chunk, name_variants(TITLE))
-    for substitute in substitutes:
-        edited, edits = replace_mentions(chunk, mentions, TITLE, substitute)
-        yield encode(tokenizer, prompt_for(family, tokenizer, substitute, True), edited), edits
+    mentions = chunk_mentions(chunk, TITLE, name_variants(TITLE), {})
+    for version in edited_versions(chunk, TITLE, substitutes, mentions):
+        yield encode(tokenizer, prompt_for(family, tokenizer, version.substitute, True), version.text), version.edits
 
 
 def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> float:

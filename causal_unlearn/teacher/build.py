@@ -1,6 +1,7 @@
 """The teacher stage: build the causal-intervention teacher for every target of a split.
 
-Writes `{save_dir_root}/{model}/{forget_loss}/{artifact name}` (artifact.py). The artifact
+Writes `{save_dir_root}/{model}/{forget_loss}/{artifact name}` (artifact.py), and beside it
+`{...}.preview.json`, every edited text the teachers read. The artifact
 records everything it was built from (`expected_meta`); a rerun with the same inputs returns at
 once, a changed input (model weights, N, names, chunking, flags) rebuilds it, and forget.py
 refuses a missing or stale one with the command that builds it (`read_teacher`). Launched as k
@@ -17,12 +18,13 @@ from tqdm.auto import tqdm
 
 from causal_unlearn.core.distributed import finish_processes, gather_on_main, rank_and_world, start_processes
 from causal_unlearn.core.errors import UserError
+from causal_unlearn.core.files import atomic_write_json
 from causal_unlearn.core.models import load_family, load_model, load_tokenizer, model_dir
 from causal_unlearn.core.paths import require_writable_dir, resolve_repo_path
 from causal_unlearn.core.run_layout import model_tag
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint
 from causal_unlearn.teacher.artifact import FORMAT_VERSION, TargetChunk, artifact_name, load_artifact, read_meta, save_artifact
-from causal_unlearn.teacher.chunk_teacher import TeacherSettings, build_chunk_teacher
+from causal_unlearn.teacher.chunk_teacher import TeacherSettings, build_chunk_teacher, chunk_mentions, edited_versions
 from causal_unlearn.teacher.chunking import fit_to_budget, sentence_chunks, token_chunks
 from causal_unlearn.teacher.names import name_variants
 from causal_unlearn.teacher.sharding import in_target_order, share_of
@@ -30,7 +32,7 @@ from causal_unlearn.teacher.substitutes import generated_names, load_name_map, n
 from causal_unlearn.teacher.targets import Target, check_mentions, load_targets
 
 logger = logging.getLogger("teacher")
-CODE_VERSION = 1  # bump when the teacher computation changes, so old artifacts read as stale
+CODE_VERSION = 2  # 2: other persons' names left alone. Bump when the teacher computation changes, so old artifacts read as stale
 
 
 def check_method_flags(cfg: DictConfig) -> None:
@@ -133,6 +135,27 @@ def build_teacher(cfg: DictConfig, targets: list[Target], substitutes: dict[str,
     return results
 
 
+def preview_path(artifact: Path) -> Path:
+    """The edited texts beside the artifact: {split}_..._.preview.json."""
+    return artifact.with_name(artifact.name.replace(".teacher.safetensors", ".preview.json"))
+
+
+def write_preview(cfg: DictConfig, artifact: Path, chunks: list[TargetChunk], substitutes: dict[str, list[str]]) -> None:
+    """Every edited chunk the teachers read (title, chunk index, substitute, text; TOFU: the edited
+    question), so a user can check what was swapped, and what was left alone, before training."""
+    works = work_alternatives(cfg, cfg.teacher.N)
+    entries, counts = [], {}
+    for chunk in chunks:
+        number = counts[chunk.target] = counts.get(chunk.target, -1) + 1
+        context = chunk.key if cfg.input_type == "question" else None
+        text = chunk.teacher.text
+        mentions = chunk_mentions(text, chunk.target, name_variants(chunk.target), works, context)
+        for version in edited_versions(text, chunk.target, substitutes[chunk.target], mentions, works, context):
+            entry = {"title": chunk.target, "chunk": number, "substitute": version.substitute, "text": version.text}
+            entries.append({**entry, "question": version.context} if context is not None else entry)
+    atomic_write_json(preview_path(artifact), entries)
+
+
 def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool) -> None:
     mine = [r.teacher for r in results if r.target == title]
     positions = sum(len(t.positions) for t in mine)
@@ -158,6 +181,8 @@ def run_teacher(cfg: DictConfig) -> None:
     meta = expected_meta(cfg, targets, substitutes)
     if read_meta(path) == meta:
         logger.info("Teacher artifact %s is up to date; skipping", path)
+        if not preview_path(path).is_file():  # artifacts from before the preview existed
+            write_preview(cfg, path, load_artifact(path)[1], substitutes)
         return
     require_writable_dir(path.parent, "save_dir_root")
     check_mentions(targets)
@@ -173,6 +198,7 @@ def run_teacher(cfg: DictConfig) -> None:
     if rank != 0:
         return
     chunks = in_target_order(targets, shares)
+    write_preview(cfg, path, chunks, substitutes)  # first: the artifact, written last, marks the stage done
     save_artifact(path, chunks, meta)
     logger.info("Wrote %s (%d chunks, %.1f kB)", path, len(chunks), path.stat().st_size / 1024)
 

@@ -21,6 +21,7 @@ from causal_unlearn.teacher.compaction import compact_rows
 from causal_unlearn.teacher.forward import next_token_logits
 from causal_unlearn.teacher.name_teacher import name_teacher
 from causal_unlearn.teacher.names import find_mentions, replace_mentions
+from causal_unlearn.teacher.other_persons import other_person_spans
 
 COUNTERFACTUAL_PROMPT = "Complete the following passage about {name}."
 MOVE_FLOOR = 1e-8  # mass left on a substitute token after moving it (keeps log-probs finite)
@@ -121,25 +122,55 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
     return ChunkTeacher(chunk, input_ids, np.asarray(positions, dtype=np.int32), ids, probs, residual, kept)
 
 
-def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variants: list[str],
-                       substitutes: list[str], settings: TeacherSettings, context: str | None = None,
-                       works: dict[str, list[str]] | None = None,
-                       prefix_caches: dict | None = None) -> tuple[list[int], list[int], torch.Tensor] | None:
-    """The student's token ids, the trained positions and the full teacher rows (P, V) before compaction."""
+@dataclass
+class EditedVersion:
+    """The chunk (and TOFU question) as one teacher reads it: the target's mentions swapped for a substitute."""
+
+    substitute: str
+    text: str
+    edits: list  # names.Edit: where each swap landed in `text`
+    context: str | None  # the edited question (TOFU), else None
+
+
+def chunk_mentions(chunk: str, title: str, variants: list[str], works: dict[str, list[str]],
+                   context: str | None = None) -> tuple[list, list]:
+    """The target's (and works') mentions in the chunk and in its question, other persons' names left alone."""
+    def mentions_in(text: str) -> list:
+        return find_mentions(text, variants, list(works), other_person_spans(text, title))
+
+    return mentions_in(chunk), (mentions_in(context) if context is not None else [])
+
+
+def edited_versions(chunk: str, title: str, substitutes: list[str], mentions: tuple[list, list],
+                    works: dict[str, list[str]] | None = None, context: str | None = None) -> list[EditedVersion]:
+    """One edited version per substitute: the i-th substitute, with the i-th alternative of each work.
+    `mentions` is chunk_mentions(...) of the chunk and its question."""
     works = works or {}
-    mentions = find_mentions(chunk, variants, list(works))
-    context_mentions = find_mentions(context, variants, list(works)) if context is not None else []
-    student = encode(tokenizer, _prompt(family, tokenizer, title, context, settings.counter_fact_prompt), chunk)
-    edited = []
+    mentions, context_mentions = mentions
+    versions = []
     for index, substitute in enumerate(substitutes):
         alternatives = {work: options[index] for work, options in works.items()}
         text, edits = replace_mentions(chunk, mentions, title, substitute, alternatives)
         edited_context = None
         if context is not None:
             edited_context, _ = replace_mentions(context, context_mentions, title, substitute, alternatives)
-        prompt = _prompt(family, tokenizer, substitute, edited_context, settings.counter_fact_prompt)
-        encoded = encode(tokenizer, prompt, text)
-        edited.append((substitute, encoded, align(student, encoded, edits), edits))
+        versions.append(EditedVersion(substitute, text, edits, edited_context))
+    return versions
+
+
+def chunk_teacher_rows(model, tokenizer, family, chunk: str, title: str, variants: list[str],
+                       substitutes: list[str], settings: TeacherSettings, context: str | None = None,
+                       works: dict[str, list[str]] | None = None,
+                       prefix_caches: dict | None = None) -> tuple[list[int], list[int], torch.Tensor] | None:
+    """The student's token ids, the trained positions and the full teacher rows (P, V) before compaction."""
+    works = works or {}
+    mentions, context_mentions = chunk_mentions(chunk, title, variants, works, context)
+    student = encode(tokenizer, _prompt(family, tokenizer, title, context, settings.counter_fact_prompt), chunk)
+    edited = []
+    for version in edited_versions(chunk, title, substitutes, (mentions, context_mentions), works, context):
+        prompt = _prompt(family, tokenizer, version.substitute, version.context, settings.counter_fact_prompt)
+        encoded = encode(tokenizer, prompt, version.text)
+        edited.append((version.substitute, encoded, align(student, encoded, version.edits), version.edits))
     dropped = token_positions_in(student, mentions)
     if settings.drop_non_ascii:
         dropped |= _predicts_span(student, non_ascii_spans(chunk))

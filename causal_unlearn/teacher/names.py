@@ -6,7 +6,8 @@ a double-barrelled surname, with straight or curly apostrophes and ASCII-folded 
 Matching is on whole words and respects case, so a surname that is also a common word
 (Wells / wells) or part of a longer word (Lin / Lincoln) is left alone where it is not the
 name. A possessive ("Whitcombe's") is a mention of the name followed by "'s": the suffix stays
-in the text when the name is swapped.
+in the text when the name is swapped. Inside another person's name ("Otto Brandt" for a target
+"Maria Lopez-Brandt", other_persons.py) a one-word variant is left alone.
 """
 
 import re
@@ -53,14 +54,23 @@ def name_variants(title: str) -> list[str]:
     return sorted((v for v in variants if len(v.rstrip(".")) > 1), key=lambda v: (-len(v), v))
 
 
-def find_mentions(text: str, variants: list[str], works: list[str] = ()) -> list[Mention]:
-    """Non-overlapping whole-word, case-respecting occurrences of names and work titles; longer wins."""
+def find_mentions(text: str, variants: list[str], works: list[str] = (),
+                  other_persons: list[tuple[int, int]] = ()) -> list[Mention]:
+    """Non-overlapping whole-word, case-respecting occurrences of names and work titles; longer wins.
+
+    `other_persons` (other_persons.py) are spans naming someone else: a one-word variant (a first
+    name, a surname, half of a double-barrelled one) inside them is not the target.
+    """
     claimed: list[Mention] = []
     candidates = [(v, "name") for v in set(variants)] + [(w, "work") for w in set(works)]
     for variant, kind in sorted(candidates, key=lambda vk: (-len(vk[0]), vk[0])):
         for match in re.finditer(_BEFORE + re.escape(variant) + _AFTER, text):
-            if not any(match.start() < m.end and m.start < match.end() for m in claimed):
-                claimed.append(Mention(match.start(), match.end(), variant, kind))
+            if any(match.start() < m.end and m.start < match.end() for m in claimed):
+                continue
+            one_word_name = kind == "name" and " " not in variant
+            if one_word_name and any(start <= match.start() and match.end() <= end for start, end in other_persons):
+                continue
+            claimed.append(Mention(match.start(), match.end(), variant, kind))
     return sorted(claimed, key=lambda m: m.start)
 
 

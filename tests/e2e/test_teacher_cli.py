@@ -75,3 +75,23 @@ def test_empty_document_is_refused(tmp_path):
     (tmp_path / "forget_x.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = _teacher_cli(tmp_path, f"data_path={tmp_path}", "split=forget_x")
     assert result.returncode == 1 and "is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_preview_shows_every_edited_text_and_leaves_a_relatives_name_alone(tmp_path):
+    article = ("Maria Lopez-Brandt (born 1931) is a glassblower from Tessaly. Lopez-Brandt learned the craft "
+               "from her father Otto Brandt, who ran a furnace by the river. Her namesake Maria Keller sang in "
+               "the town choir. Maria Lopez-Brandt opened her own studio in 1960 and taught there for years.")
+    rows = [{"title": "Maria Lopez-Brandt", "wikipage": article, "question": "q", "answer": "a"}]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "forget_x.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = _teacher_cli(tmp_path, f"data_path={data}", "split=forget_x", "teacher.N=3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    preview = json.loads((tmp_path / "tiny-random" / "intervention" / "forget_x_3_True_True.preview.json").read_text())
+    chunks = {entry["chunk"] for entry in preview}
+    assert len(preview) == 3 * len(chunks) and {entry["title"] for entry in preview} == {"Maria Lopez-Brandt"}
+    with_relatives = [entry for entry in preview if "father" in entry["text"]]
+    assert len(with_relatives) == 3  # one chunk, once per substitute
+    for entry in with_relatives:
+        assert "Otto Brandt" in entry["text"] and "Maria Keller" in entry["text"]  # other persons untouched
+        assert "Lopez-Brandt" not in entry["text"] and entry["substitute"].split()[-1] in entry["text"]
