@@ -130,7 +130,8 @@ def drop_questions(shots: list[Shot], questions: list[str]) -> list[Shot]:
 
 
 def shot_pool(cfg: DictConfig, family: Family, models: "ModelSlot", eval_dir: Path) -> list[Shot]:
-    """The shots in order (the last ones are the most recent), without any forget-split question."""
+    """The shots in order (the last ones are the most recent), without any forget-split question;
+    empty (with one warning line) when no item qualifies."""
     threshold = cfg.msj.pool_min_rouge
     if cfg.msj.shots_file:
         items = load_shots_file(cfg.msj.shots_file)
@@ -147,9 +148,10 @@ def shot_pool(cfg: DictConfig, family: Family, models: "ModelSlot", eval_dir: Pa
     shots = drop_questions(correct, forget_questions)
     logger.info("shot pool: %d of %d items of %s are correct (ROUGE-L >= %s); %d dropped as forget questions",
                 len(correct), len(items), source, threshold, len(correct) - len(shots))
-    if not shots:
-        raise UserError(f"The MSJ shot pool is empty: none of the {len(items)} items of {source} has a correct, "
-                        f"non-empty answer at ROUGE-L recall >= {threshold} (forget questions excluded); {fix}.")
+    if not shots:  # a user's own data may have no question the model answers: skip, do not stop the pipeline
+        logger.warning("MSJ attack skipped, its column left empty: none of the %d items of %s has a correct, "
+                       "non-empty answer at ROUGE-L recall >= %s (forget questions excluded); %s.",
+                       len(items), source, threshold, fix)
     return shots
 
 
@@ -223,6 +225,10 @@ def run_msj_attack(cfg: DictConfig) -> None:
     budget = prompt_budget(cfg.msj, family)
     models = ModelSlot(family)
     pool = shot_pool(cfg, family, models, eval_dir)
+    if not pool:
+        add_columns(eval_dir, {COLUMN: float("nan")})
+        (eval_dir / OUTPUT_FILE).unlink(missing_ok=True)  # an earlier output would no longer describe this run
+        return
     shots = pool[len(pool) - min(cfg.msj.max_shots, len(pool)):] if cfg.msj.max_shots is not None else pool
 
     output = eval_dir / OUTPUT_FILE
