@@ -2,7 +2,7 @@
 
 One safetensors file per (model, split, teacher settings). Tensors hold, concatenated over
 chunks: the student's token ids, the trained positions, and per position the teacher's kept
-token ids and probabilities (a varying number per position, compact.py; stored without
+token ids and probabilities (a varying number per position, compaction.py; stored without
 padding, with the count per position) plus the residual mass. The safetensors header carries the metadata
 (model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top_k and
 min_gain, code version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
@@ -65,7 +65,7 @@ def _concat(chunks: list[TargetChunk]) -> dict[str, torch.Tensor]:
         "position_offsets": torch.from_numpy(position_offsets.astype(np.int64)),
         "kept": torch.from_numpy(np.concatenate([t.kept for t in teachers]).astype(np.int32)),
         "kept_ids": torch.from_numpy(_narrow_ids(np.concatenate([_unpadded(t.topk_ids, t.kept) for t in teachers]))),
-        # compact.py already rounds them to float16 (all but the first, recomputed on reading).
+        # compaction.py already rounds them to float16 (all but the first, recomputed on reading).
         "kept_probs": torch.from_numpy(np.concatenate([_unpadded(t.topk_probs, t.kept) for t in teachers]).astype(np.float16)),
         "residual": torch.from_numpy(np.concatenate([t.residual for t in teachers])),
     }
