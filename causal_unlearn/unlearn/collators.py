@@ -38,7 +38,7 @@ def _pad_rows_to(rows: np.ndarray, length: int) -> torch.Tensor:
 
 def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, P, K) ids and probabilities. Items keep different numbers of tokens per row: every row
-    is widened the neutral way (compact.pad_rows); padded positions are masked by position_mask."""
+    is widened the neutral way (compaction.pad_rows); padded positions are masked by position_mask."""
     rows = [(np.asarray(i["topk_ids"]), np.asarray(i["topk_probs"], dtype=np.float32)) for i in items]
     width, length = max(ids.shape[-1] for ids, _ in rows), max(len(ids) for ids, _ in rows)
     all_ids = np.zeros((len(rows), length, width), dtype=np.int64)
