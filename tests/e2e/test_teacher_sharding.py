@@ -1,4 +1,4 @@
-"""teacher.py launched as several processes writes the same artifact as one process."""
+"""teacher.py launched as several processes writes the same artifact (and preview) as one process."""
 
 from helpers import run_cli
 
@@ -18,4 +18,6 @@ def test_sharded_teacher_equals_single_process(tmp_path):
     assert f"of {processes} builds" in sharded.stdout + sharded.stderr
     one, many = tmp_path.joinpath("one", *ARTIFACT), tmp_path.joinpath("many", *ARTIFACT)
     assert one.read_bytes() == many.read_bytes()
-    assert not [p for p in many.parent.iterdir() if p.name != many.name]  # no part files left behind
+    preview = ARTIFACT[-1].replace(".teacher.safetensors", ".preview.json")
+    assert (one.parent / preview).read_bytes() == (many.parent / preview).read_bytes()
+    assert not [p for p in many.parent.iterdir() if p.name not in (many.name, preview)]  # no part files left behind
