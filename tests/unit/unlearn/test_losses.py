@@ -14,12 +14,12 @@ def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes
 
     from causal_unlearn.core.data import encode_document
     from causal_unlearn.unlearn.collators import UnlearnCollator
-    from causal_unlearn.unlearn.items import attach_retain_references
+    from causal_unlearn.unlearn.items import attach_target_distributions
     from causal_unlearn.unlearn.losses import mean_positional_kl
 
     texts = ["Tobiah Grennick was an astronomer from Varnholt.", "Ilse Marrowby wrote for the Ostremere Gazette."]
     retain = [encode_document(tiny_tokenizer, text, 64) for text in texts]
-    attach_retain_references(tiny_model, retain, top_k=8, min_gain=3e-6)
+    attach_target_distributions(tiny_model, retain, top_k=8, min_gain=3e-6)
     assert all(len(item["positions"]) == len(item["input_ids"]) - 1 for item in retain)
     batch = UnlearnCollator(tiny_tokenizer.pad_token_id)(retain)["forget"]
     with torch.no_grad():
