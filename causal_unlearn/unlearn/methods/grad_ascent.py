@@ -4,7 +4,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import mean_token_nll
-from causal_unlearn.unlearn.methods.base import Method
+from causal_unlearn.unlearn.methods.base import Method, batch_logits
 
 
 class GradAscent(Method):
@@ -14,5 +14,5 @@ class GradAscent(Method):
         return text_items(ctx)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = batch_logits(model, batch)
         return -mean_token_nll(logits, batch["labels"])

@@ -11,7 +11,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, attach_reference_nll, text_items
 from causal_unlearn.unlearn.losses import npo_loss, sequence_nll
-from causal_unlearn.unlearn.methods.base import Method
+from causal_unlearn.unlearn.methods.base import Method, batch_logits
 
 
 class NPO(Method):
@@ -33,12 +33,11 @@ class NPO(Method):
         attach_reference_nll(model, items)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = batch_logits(model, batch)
         nll = sequence_nll(logits, batch["labels"])
         if self.reference_model is not None:
             with torch.no_grad():
-                reference = self.reference_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                reference_nll = sequence_nll(reference.logits, batch["labels"])
+                reference_nll = sequence_nll(batch_logits(self.reference_model, batch), batch["labels"])
         else:
             reference_nll = batch["reference_nll"]
         return npo_loss(nll, reference_nll, self.beta)
