@@ -1,11 +1,13 @@
-"""Soft-embedding attack: a few free input vectors, trained to make the attacked model talk again
-(causal_unlearn/attacks/soft_embed.py has both protocols).
+"""Soft-embedding attack: a few free input vectors inside the user turn, trained to make the attacked
+model talk again (causal_unlearn/attacks/soft_embed.py has the protocol, soft_embed_vectors.py the
+layout and the training).
 
     python soft_embed_attack.py --config-name=forget_mini.yaml save_dir=RUN          # a finished forget.py run
     python soft_embed_attack.py --config-name=forget_mini.yaml forget_loss=prompt_baseline model_path=PATH eval_dir=OUT
 
 Output: `embedding_attack_output.json` in the run's evaluation folder and the columns
-`Embed Attack ROUGE` and `Embed Attack ROUGE (held-out)` of its aggregate_stat.csv.
+`Embed Attack ROUGE` (never below the plain answers: no attack is a candidate),
+`Embed Attack ROUGE (best trained)` and `Embed Attack ROUGE (held-out)` of its aggregate_stat.csv.
 """
 
 import hydra

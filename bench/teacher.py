@@ -80,7 +80,7 @@ def measure(path: str, n: int, length: int, family, tokenizer, model, kl: bool =
         torch.cuda.reset_peak_memory_stats()
     chunk = bench_chunk(tokenizer, length)
     substitutes = generated_names(TITLE, n, seed=42, document=chunk)
-    settings = TeacherSettings()  # the configs' defaults: top_k 8192, min_gain 3e-6
+    settings = TeacherSettings()  # the configs' defaults: top_k 8192, kl_budget 1e-3
     prefix_caches = {}
     if path == "compact":  # teacher.py reads the prompt head once for all chunks: here, before the clock starts
         build_chunk_teacher(model, tokenizer, family, bench_chunk(tokenizer, 16), TITLE, name_variants(TITLE),
@@ -105,7 +105,7 @@ def measure(path: str, n: int, length: int, family, tokenizer, model, kl: bool =
         extra = {}
         if kl:
             extra = {f"kl_k{k}": kl_to_compact(dense, k, 0.0) for k in KS}
-            extra["kl_default"] = kl_to_compact(dense, settings.top_k, settings.min_gain)
+            extra["kl_default"] = kl_to_compact(dense, settings.top_k, settings.kl_budget)
     if cuda:
         extra["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     teacher_tokens = n * (len(tokenizer(chunk, add_special_tokens=False)["input_ids"]) + 40)
@@ -155,13 +155,13 @@ def work_ratio(model, tokenizer, family, chunk, substitutes, positions: int) -> 
     return teacher_work_ratio(model.config, lengths, shared, positions)
 
 
-def kl_to_compact(dense, top_k: int, min_gain: float) -> float:
+def kl_to_compact(dense, top_k: int, kl_budget: float) -> float:
     """Mean KL(dense || its compact form at these settings), nats per position."""
     import torch
 
     from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
-    return float(stored_kl(dense, *compact_rows(torch.from_numpy(dense), top_k, min_gain)).mean())
+    return float(stored_kl(dense, *compact_rows(torch.from_numpy(dense), top_k, kl_budget)).mean())
 
 
 def peak_rss_mb() -> float:
@@ -175,7 +175,7 @@ def report_text(results: list[dict], model_path: str | None, machine: str | None
     machine = machine or f"{os.cpu_count()} CPU cores, fp32"
     lines = ["## Teacher: compact batched vs dense reference-style", "",
              f"Model: {describe_model(model_path)}; machine: {machine}; "
-             "the default settings (top_k=8192, min_gain=3e-6, micro_batch=4). Compact bytes: the artifact file. "
+             "the default settings (top_k=8192, kl_budget=1e-3, micro_batch=4). Compact bytes: the artifact file. "
              "The compact path reuses the prompt head's KV cache (read before the clock starts, as teacher.py "
              "reads it once per run); the dense path reads every token of every text. Work ratio: the dense "
              "path's multiply-adds / the compact path's (bench/arithmetic.py), the speed ratio both would have "

@@ -7,7 +7,8 @@
 - where results go: the run's evaluation folder (core/run_layout.py: run_eval_dir);
 - the forget QA rows, and the attack outputs: the original's JSON keys (`generated_text` =
   [question, generation, answer] triples, `RougeL`) plus a fingerprint, so a rerun with the same
-  model, data and settings is skipped and anything else is recomputed (core/stage.py).
+  model, data and settings is skipped and anything else is recomputed (core/stage.py);
+- optionally the answer judge's classes and rates of the generations (eval/answer_judge.py).
 """
 
 import logging
@@ -21,6 +22,7 @@ from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.models import load_family, model_dir
 from causal_unlearn.core.paths import resolve_repo_path
 from causal_unlearn.core.stage import file_fingerprint, fingerprint, folder_fingerprint, write_record
+from causal_unlearn.eval.answer_judge import CATALOG_FILE, classify_rows, judge_columns, load_catalog
 from causal_unlearn.eval.rouge import rouge_recalls
 from causal_unlearn.eval.tables import add_columns
 
@@ -42,20 +44,34 @@ def attack_fingerprint(cfg: DictConfig, settings: DictConfig, model_path: str | 
     so the forget split is not loaded again."""
     family = load_family(cfg.model_family)
     data = Path(resolve_repo_path(str(cfg.data_path))) / f"{cfg.split}.json"
+    # The answer catalog decides the judge's classes that the output stores.
+    catalog = data.parent / CATALOG_FILE
     return fingerprint(OmegaConf.to_container(settings, resolve=True), cfg.model_family, cfg.split, cfg.forget_loss,
                        folder_fingerprint(model_dir(family, model_path)), file_fingerprint(data) if data.is_file() else str(data),
-                       system, cfg.eval.ds_size)
+                       system, cfg.eval.ds_size, file_fingerprint(catalog) if catalog.is_file() else None)
 
 
 def score_and_write(path: Path, column: str, rows: list[dict], generations: list[str], wanted: str,
-                    extra: dict | None = None) -> float:
-    """ROUGE-L recall of each generation against its gold answer; write the output and the CSV column."""
+                    extra: dict | None = None, *, judge_prefix: str | None = None,
+                    data_path: str | None = None) -> float:
+    """ROUGE-L recall of each generation against its gold answer; write the output and the CSV column.
+
+    With `judge_prefix` and a `data_path` whose world knows its answers, the answer judge's class
+    of each generation goes into the output (`answer_class`) and its three rates into the CSV as
+    `{judge_prefix} Leak rate` etc. (eval/answer_judge.py); elsewhere the judge is off (one info line).
+    """
     golds = [row["answer"] for row in rows]
     recalls = [score["rougeL_recall"] for score in rouge_recalls(golds, generations)]
     mean = float(np.mean(recalls))
+    classes = None
+    if judge_prefix is not None:
+        if data_path is None:
+            raise ValueError("score_and_write: judge_prefix needs data_path, the folder of the answer catalog")
+        classes = classify_rows(rows, generations, load_catalog(data_path), path.name)
+    judged = {"answer_class": classes} if classes else {}
     write_record(path, wanted, generated_text=[[row["question"], generation, row["answer"]]
                                                for row, generation in zip(rows, generations)],
-                 RougeL=mean, rougeL_recall=recalls, **(extra or {}))
-    add_columns(path.parent, {column: mean})
+                 RougeL=mean, rougeL_recall=recalls, **judged, **(extra or {}))
+    add_columns(path.parent, {column: mean, **judge_columns(judge_prefix, classes)})
     logger.info("%s = %.3f over %d questions -> %s", column, mean, len(rows), path)
     return mean

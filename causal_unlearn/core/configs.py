@@ -37,20 +37,27 @@ NUMBERS = {
     # fine-tuning (finetune.py)
     "qa_per_chat": POSITIVE_INT, "warmup_steps": NON_NEGATIVE_INT, "max_grad_norm": POSITIVE,
     # the teacher (teacher.py)
-    "teacher.N": POSITIVE_INT, "teacher.top_k": POSITIVE_INT, "teacher.min_gain": NON_NEGATIVE,
+    "teacher.N": POSITIVE_INT, "teacher.top_k": POSITIVE_INT, "teacher.kl_budget": NON_NEGATIVE,
     "teacher.micro_batch": POSITIVE_INT, "teacher.whp_chunk_tokens": POSITIVE_INT,
     # evaluation: the eval block of the forget configs, or the top level of eval_everything.yaml
     "eval.ds_size": POSITIVE_INT, "eval.batch_size": POSITIVE_INT, "eval.generation.max_new_tokens": POSITIVE_INT,
     "ds_size": POSITIVE_INT, "generation.max_new_tokens": POSITIVE_INT,
+    "eval.generation.max_length": POSITIVE_INT + OR_NULL, "generation.max_length": POSITIVE_INT + OR_NULL,
     # attacks and judge
     "msj.pool_min_rouge": NON_NEGATIVE, "msj.max_shots": NON_NEGATIVE_INT + OR_NULL,
     "msj.max_prompt_tokens": POSITIVE_INT + OR_NULL, "msj.max_new_tokens": POSITIVE_INT, "msj.batch_size": POSITIVE_INT,
     "soft_embed.num_tokens": POSITIVE_INT, "soft_embed.lr": POSITIVE, "soft_embed.weight_decay": NON_NEGATIVE,
-    "soft_embed.epochs": POSITIVE_INT, "soft_embed.restarts": POSITIVE_INT, "soft_embed.batch_size": POSITIVE_INT,
+    "soft_embed.loss_threshold": POSITIVE, "soft_embed.epochs": POSITIVE_INT, "soft_embed.restarts": POSITIVE_INT,
+    "soft_embed.batch_size": POSITIVE_INT, "soft_embed.num_openers": POSITIVE_INT,
     "soft_embed.generate_batch_size": POSITIVE_INT, "soft_embed.max_new_tokens": POSITIVE_INT,
     "soft_embed.seed": NON_NEGATIVE_INT,
     "judge.max_tokens": POSITIVE_INT, "judge.concurrency": POSITIVE_INT, "judge.max_retries": NON_NEGATIVE_INT,
     "judge.timeout": POSITIVE,
+}
+
+# Lists of numbers: every entry follows the rule, and the list has at least one.
+NUMBER_LISTS = {
+    "msj.shot_counts": NON_NEGATIVE_INT,
 }
 
 CHOICES = {
@@ -76,12 +83,27 @@ def _check_number(key: str, value, rule: str) -> None:
         raise UserError(f"{key}={value} is not a {rule}; set {key} to one (on the command line or in the config).")
 
 
+def _check_number_list(key: str, value, rule: str) -> None:
+    if not OmegaConf.is_list(value) or len(value) == 0:
+        raise UserError(f"{key}={value} is not a list of {rule}s; set it as a list, for example {key}=[0,4,8].")
+    for entry in value:
+        try:
+            _check_number(key, entry, rule)
+        except UserError:
+            raise UserError(f"{key} holds {entry}, which is not a {rule}; set it as a list of {rule}s, for example "
+                            f"{key}=[0,4,8].") from None
+
+
 def validate(cfg: DictConfig) -> None:
     """Refuse the first value of the wrong type, range or choice, with one line naming the fix."""
     for key, rule in NUMBERS.items():
         value = _select(cfg, key)
         if value is not _ABSENT:
             _check_number(key, value, rule)
+    for key, rule in NUMBER_LISTS.items():
+        value = _select(cfg, key)
+        if value is not _ABSENT:
+            _check_number_list(key, value, rule)
     for key, allowed in CHOICES.items():
         value = _select(cfg, key)
         if value is not _ABSENT and str(value).lower() not in allowed:

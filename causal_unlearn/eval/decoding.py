@@ -115,9 +115,21 @@ def continue_greedily(model, output, mask: torch.Tensor, last_positions: torch.T
     return [row[: next((i for i, t in enumerate(row) if t in stops), len(row))] for row in rows]
 
 
+def answer_budget(max_new_tokens: int, max_length: int | None, padded_prompt_length: int) -> int:
+    """New tokens a batch may generate. With `max_length` (the original's generation cap) the
+    prompt, padded to the batch's longest, and the answer together fit in max_length tokens, as
+    in the original's `generate(max_length=...)`; like it, a prompt already that long still gets
+    one token."""
+    if max_length is None:
+        return max_new_tokens
+    return min(max_new_tokens, max(1, max_length - padded_prompt_length))
+
+
 @torch.no_grad()
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int) -> list[str]:
-    """Greedy answers to `prompts`, batched, reading the token prefix they all share only once."""
+def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
+                     max_length: int | None = None) -> list[str]:
+    """Greedy answers to `prompts`, batched, reading the token prefix they all share only once;
+    `max_length` also caps each batch's prompt + answer tokens (answer_budget)."""
     encoded = [tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in prompts]
     shared = min(common_prefix_length(encoded), min(len(ids) for ids in encoded) - 1)  # every row keeps a token
     device = model.get_input_embeddings().weight.device
@@ -128,6 +140,7 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, 
         batch = pack_after_prefix(encoded[start:start + batch_size], shared, pad_left=True)
         output = forward_after_prefix(model, batch, prefix_cache, device, use_cache=True)
         mask, positions = batch.attention_mask.to(device), batch.position_ids.to(device)
-        for tokens in continue_greedily(model, output, mask, positions[:, -1:], max_new_tokens, stops):
+        budget = answer_budget(max_new_tokens, max_length, mask.shape[1])
+        for tokens in continue_greedily(model, output, mask, positions[:, -1:], budget, stops):
             answers.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
     return answers

@@ -1,4 +1,5 @@
-"""QA evaluation: greedy generation + ROUGE recall, gold-answer probability, truth ratio.
+"""QA evaluation: greedy generation + ROUGE recall, gold-answer probability, truth ratio, and
+(where the world's answers are known) each answer's class from the answer judge.
 
 Each task (a split of QA rows) gives one eval log in the original repo's JSON schema
 (`eval_log_forget.json` etc.: dicts keyed by item index), and `eval_log_aggregated.json` maps
@@ -20,6 +21,7 @@ from causal_unlearn.core.models import load_family, load_model, load_tokenizer, 
 from causal_unlearn.core.paths import require_writable_dir, resolve_repo_path
 from causal_unlearn.core.prompts import question_prompt, render_chat
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint, is_current, write_record
+from causal_unlearn.eval.answer_judge import classify_rows, load_catalog
 from causal_unlearn.eval.decoding import (common_prefix_length, forward_after_prefix, generate_answers, pack_after_prefix,
                                           read_prefix)
 from causal_unlearn.eval.rouge import rouge_recalls
@@ -77,12 +79,34 @@ def _per_token(loss: tuple[float, int]) -> float:
     return loss[0] / max(loss[1], 1)
 
 
-def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system: str | None = None) -> dict:
-    """One eval log (original schema) for one task's rows; `system` is a system prompt (prompting baseline)."""
+def decoded_golds(tokenizer, family, questions: list[str], answers: list[str], system: str | None,
+                  max_length: int | None) -> list[str]:
+    """The gold answers as the original scores ROUGE against them: the answer's tokens in the
+    question-answer text, cut where that text passes `max_length` tokens (the original's
+    generation.max_length; None: no cut), decoded back to text without special tokens."""
+    golds = []
+    for question, answer in zip(questions, answers):
+        chat = render_chat(family, tokenizer, [(question, answer)], system)
+        start = chat.answer_spans[0][0]
+        end = start + len(answer)
+        encoded = tokenizer(chat.text, add_special_tokens=False, return_offsets_mapping=True)
+        kept = list(zip(encoded["input_ids"], encoded["offset_mapping"]))[:max_length]
+        ids = [token for token, (first, last) in kept if first < end and last > start]
+        golds.append(tokenizer.decode(ids, skip_special_tokens=True).strip())
+    return golds
+
+
+def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system: str | None = None,
+                  catalog: dict | None = None) -> dict:
+    """One eval log (original schema) for one task's rows; `system` is a system prompt (prompting
+    baseline). With the world's answer catalog and typed rows, the log also holds `answer_class`:
+    each answer's class from the answer judge (eval/answer_judge.py)."""
     questions = [row[task["question_key"]] for row in rows]
     golds = [row[task["answer_key"]] for row in rows]
     prompts = [question_prompt(family, tokenizer, question, system) for question in questions]
-    generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"])
+    generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"],
+                                   task.get("max_length"))
+    references = decoded_golds(tokenizer, family, questions, golds, system, task.get("max_length"))
     gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system,
                                 task["count_end_token"])
     base_losses = gold_losses
@@ -93,12 +117,12 @@ def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system
     log = {key: {} for key in ("avg_gt_loss", "gt_loss", "num_token_gt", "generated_text", "rouge1_recall", "rougeL_recall",
                                "average_perturb_loss", "avg_paraphrased_loss", "truth_ratio", "paraphrased_loss",
                                "perturb_loss", "num_token_paraphrased", "num_token_perturb")}
-    for index, rouge in enumerate(rouge_recalls(golds, generations)):
+    for index, rouge in enumerate(rouge_recalls(references, generations)):
         key = str(index)
         log["avg_gt_loss"][key] = _per_token(gold_losses[index])
         log["gt_loss"][key] = gold_losses[index][0]
         log["num_token_gt"][key] = gold_losses[index][1]
-        log["generated_text"][key] = [prompts[index], generations[index], golds[index]]
+        log["generated_text"][key] = [prompts[index], generations[index], references[index]]
         log["rouge1_recall"][key] = rouge["rouge1_recall"]
         log["rougeL_recall"][key] = rouge["rougeL_recall"]
         para = _per_token(base_losses[index])
@@ -116,6 +140,9 @@ def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system
             p_true = math.exp(-log["avg_gt_loss"][key])
             p_options = sum(math.exp(-loss) for loss in perturbs)
             log.setdefault("normalized_gt_loss", {})[key] = -math.log(p_true / (p_true + p_options))
+    classes = classify_rows(rows, generations, catalog, task["name"], task["question_key"], task["answer_key"])
+    if classes:
+        log["answer_class"] = {str(index): cls for index, cls in enumerate(classes)}
     return log
 
 
@@ -153,8 +180,8 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
         if len(values) != len(names):
             raise UserError(f"eval.{key} has {len(values)} entries but eval.eval_task has {len(names)}; "
                             f"give every eval list one entry per task.")
-    shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "batch_size": eval_cfg.batch_size,
-              "count_end_token": eval_cfg.get("count_end_token", True)}
+    shared = {"max_new_tokens": eval_cfg.generation.max_new_tokens, "max_length": eval_cfg.generation.get("max_length"),
+              "batch_size": eval_cfg.batch_size, "count_end_token": eval_cfg.get("count_end_token", True)}
     # As in TOFU: tasks not named eval_log* (real authors, world facts) also get the normalised
     # probability of the gold answer against its perturbed options.
     tasks = [{"name": name, **{key: values[i] for key, values in lists.items()}, **shared,
@@ -169,14 +196,16 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
 
 def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path, system: str | None = None) -> dict:
     """Run every task, write `{task}.json` and `eval_log_aggregated.json` into save_dir."""
-    aggregated = {}
+    aggregated, catalogs = {}, {}
     for task in eval_tasks(eval_cfg):
         rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
         require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
         if task.get("strangers"):
             rows = stranger_rows(rows, task["question_key"], task["answer_key"])
         logger.info("Evaluating %s on %d items", task["name"], len(rows))
-        log = evaluate_task(model, tokenizer, family, rows, task, system)
+        if task["data_path"] not in catalogs:  # load (and report a missing catalog) once per folder
+            catalogs[task["data_path"]] = load_catalog(task["data_path"])
+        log = evaluate_task(model, tokenizer, family, rows, task, system, catalogs[task["data_path"]])
         atomic_write_json(save_dir / f"{task['name']}.json", log)
         aggregated[f"{task['name']}.json"] = log
     atomic_write_json(save_dir / "eval_log_aggregated.json", aggregated)

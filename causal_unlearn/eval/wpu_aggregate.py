@@ -11,6 +11,10 @@ Retain ROUGE and Probability). With `eval.other_persons_split` set, `Other Perso
 any retain loss, which targeted unlearning should leave intact. With `eval.stranger_names`,
 `Stranger ROUGE` and `Stranger Probability`: the forget QA with the targets' names swapped for
 never-seen names (strangers.py), the score of a model that never knew the targets.
+
+Where the eval logs hold the answer judge's classes (eval/answer_judge.py: worlds whose answers
+are known), `Forget`, `Other Persons` and `Stranger` each gain `Leak rate`, `Invented fact rate`
+and `No claim rate`; the Forget three follow `Retain Utility`, the others their task's columns.
 """
 
 import json
@@ -23,6 +27,7 @@ from scipy.stats import hmean
 
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.files import atomic_write_csv
+from causal_unlearn.eval.answer_judge import judge_columns
 from causal_unlearn.eval.tables import AGGREGATE_FILE
 
 TASK_NAMES = {
@@ -45,6 +50,10 @@ def task_stats(log: dict, is_forget: bool) -> dict:
     return {"ROUGE": rouge, "Probability": probability, "Truth Ratio": float(truth)}
 
 
+def _classes(log: dict) -> list[str] | None:
+    return list(log["answer_class"].values()) if "answer_class" in log else None
+
+
 def aggregate_wpu(aggregated: dict) -> dict:
     """One row: every task's stats under its display name, then Model Utility."""
     missing = [name for name in TASK_NAMES if name not in aggregated]
@@ -60,14 +69,17 @@ def aggregate_wpu(aggregated: dict) -> dict:
     informative = [value for key, value in row.items() if "Forget" not in key and "Truth Ratio" not in key
                    and key != "Model Utility"]
     row["Retain Utility"] = float(hmean(informative)) if min(informative) > 0 else 0.0
+    row.update(judge_columns("Forget", _classes(aggregated["eval_log_forget.json"])))
     other = aggregated.get("eval_log_other_persons.json")
     if other:  # eval.other_persons_split: non-targets that no retain loss saw
         stats = task_stats(other, is_forget=True)
         row["Other Persons ROUGE"], row["Other Persons Probability"] = stats["ROUGE"], stats["Probability"]
+        row.update(judge_columns("Other Persons", _classes(other)))
     strangers = aggregated.get("eval_log_strangers.json")
     if strangers:  # eval.stranger_names: the forget QA asked about never-seen names
         stats = task_stats(strangers, is_forget=True)
         row["Stranger ROUGE"], row["Stranger Probability"] = stats["ROUGE"], stats["Probability"]
+        row.update(judge_columns("Stranger", _classes(strangers)))
     return row
 
 

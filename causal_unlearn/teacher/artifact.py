@@ -5,7 +5,7 @@ chunks: the student's token ids, the trained positions, and per position the tea
 token ids and probabilities (a varying number per position, compaction.py; stored without
 padding, with the count per position) plus the residual mass. The safetensors header carries the metadata
 (model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top_k and
-min_gain, code version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
+kl_budget, code version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
 stored.
 """
 

@@ -32,7 +32,7 @@ from causal_unlearn.teacher.substitutes import generated_names, load_name_map, n
 from causal_unlearn.teacher.targets import Target, check_mentions, load_targets
 
 logger = logging.getLogger("teacher")
-CODE_VERSION = 2  # 2: other persons' names left alone. Bump when the teacher computation changes, so old artifacts read as stale
+CODE_VERSION = 3  # 2: other persons' names left alone; 3: compaction by a KL budget per position. Bump when the teacher computation changes, so old artifacts read as stale
 
 
 def check_method_flags(cfg: DictConfig) -> None:
@@ -96,7 +96,7 @@ def settings_of(cfg: DictConfig) -> TeacherSettings:
     t = cfg.teacher
     return TeacherSettings(counter_fact_prompt=t.counter_fact_prompt and cfg.input_type == "document",
                            change_name_back=t.change_name_back, whp_baseline=t.whp_baseline,
-                           drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, min_gain=t.min_gain,
+                           drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, kl_budget=t.kl_budget,
                            micro_batch=t.micro_batch)
 
 

@@ -4,8 +4,8 @@ For each of N substitute names the target's name is swapped in the chunk (and in
 counterfactual prompt), the model reads the N edited texts, and its next-token distributions
 are aligned back to the original tokens (alignment.py). Where a teacher predicts the
 substitute's name, that probability is moved back onto the real name. The N aligned
-distributions are averaged and kept in compact form (compaction.py: the top tokens, each kept
-while it still lowers the KL to the full row by min_gain, plus the residual mass).
+distributions are averaged and kept in compact form (compaction.py: per position the fewest top
+tokens that bring the KL to the full row under kl_budget, plus the residual mass).
 """
 
 from dataclasses import dataclass
@@ -66,7 +66,7 @@ class TeacherSettings:
     whp_baseline: bool = False
     drop_non_ascii: bool = False  # WPU: pronunciations and foreign-script spans are not trained
     top_k: int = 8192  # most tokens kept per position
-    min_gain: float = 3e-6  # store a token while it lowers KL(full || stored) this much; 0 = keep top_k
+    kl_budget: float = 1e-3  # per position, the fewest tokens with KL(full || stored) under this (nats); 0 = keep top_k
     micro_batch: int = 4
 
 
@@ -118,7 +118,7 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
     if rows is None:
         return None
     input_ids, positions, averaged = rows
-    ids, probs, residual, kept = compact_rows(averaged, settings.top_k, settings.min_gain)
+    ids, probs, residual, kept = compact_rows(averaged, settings.top_k, settings.kl_budget)
     return ChunkTeacher(chunk, input_ids, np.asarray(positions, dtype=np.int32), ids, probs, residual, kept)
 
 

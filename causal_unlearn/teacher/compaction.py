@@ -1,4 +1,4 @@
-"""Compact next-token distributions: top tokens kept while each one still buys fidelity.
+"""Compact next-token distributions: per row, the fewest top tokens that meet a fidelity budget.
 
 A row is stored as its top tokens (ids and probabilities) plus the residual mass of all the
 others. Read back, the residual is spread evenly over the tokens not stored, so the error of
@@ -6,11 +6,12 @@ the compact form is exactly
 
     KL(p || compact) = sum_{i not kept} p_i log(p_i (V - k) / r),   r = sum_{i not kept} p_i
 
-which can be computed for every k at once from prefix sums over the sorted row. Tokens are
-added in order of probability while the next one lowers that KL by at least `min_gain` nats
-(at most `top_k` tokens). One threshold for all rows spends the storage where it buys the most:
-a peaked row keeps a handful of tokens, a flat one (a small model unsure of the next word, or
-the mean of N teachers that disagree) keeps hundreds. `min_gain=0` keeps exactly `top_k`.
+which can be computed for every k at once from prefix sums over the sorted row. Each row keeps
+the fewest tokens that bring that KL under `kl_budget` nats (at most `top_k` tokens): a peaked
+row keeps a handful, a flat one (a small model unsure of the next word, or the mean of N
+teachers that disagree) as many as its budget needs. A fixed budget per position is what the
+student's loss sees (the KL it is trained against is off by at most that much), so it is the
+fidelity that is fixed and the storage that varies. `kl_budget=0` keeps exactly `top_k`.
 Probabilities are kept at float16 precision (what the artifact stores) except the top one, which
 is what the others and the residual leave of 1, so every row sums to 1.
 
@@ -27,12 +28,25 @@ def kl_by_kept_count(probs: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
 
     probs (P, V) are the full rows; top (P, K) their K largest values, sorted descending.
     """
-    rows = probs.double()
+    return _kl_curve(_sum_plogp(probs), probs.sum(-1, dtype=torch.float64), top, probs.shape[-1])
+
+
+ROWS_PER_BLOCK = 64  # float64 copies of this many full rows at a time (~25 MB at a 49k vocabulary)
+
+
+def _sum_plogp(probs: torch.Tensor) -> torch.Tensor:
+    """(P,) float64: each row's sum of p log p, in float64 (the budget is compared against
+    differences of this sum, so float32 terms would blur budgets below ~1e-6), a block at a time."""
+    sums = [torch.xlogy(block.double(), block.double()).sum(-1) for block in probs.split(ROWS_PER_BLOCK)]
+    return torch.cat(sums) if sums else probs.new_zeros(0, dtype=torch.float64)
+
+
+def _kl_curve(total_plogp: torch.Tensor, total_mass: torch.Tensor, top: torch.Tensor, vocab: int) -> torch.Tensor:
+    """kl_by_kept_count from each row's sums alone: the full rows are read once, not per k."""
     kept = top.double()
-    total_plogp = torch.xlogy(rows, rows).sum(-1, keepdim=True)
-    tail_plogp = total_plogp - torch.xlogy(kept, kept).cumsum(-1)
+    tail_plogp = total_plogp[:, None] - torch.xlogy(kept, kept).cumsum(-1)
     # Rounding can leave a tiny negative value.
-    return (tail_plogp + _residual_terms(rows.sum(-1), kept, rows.shape[-1])).clamp(min=0.0)
+    return (tail_plogp + _residual_terms(total_mass, kept, vocab)).clamp(min=0.0)
 
 
 def _residual_terms(total_mass: torch.Tensor, kept: torch.Tensor, vocab: int) -> torch.Tensor:
@@ -45,48 +59,35 @@ def _residual_terms(total_mass: torch.Tensor, kept: torch.Tensor, vocab: int) ->
     return residual * torch.log(not_kept) - torch.xlogy(residual, residual)
 
 
-def gain_of_next_token(total_mass: torch.Tensor, top: torch.Tensor, vocab: int) -> torch.Tensor:
-    """(P, K-1) float64: how much keeping sorted token j+2 lowers the KL after keeping j+1 tokens.
-
-    The difference of consecutive kl_by_kept_count columns, in closed form: the row's sum of
-    p log p cancels out, so only the (P,) total masses are needed, not another pass over the
-    full rows.
-    """
-    kept = top.double()
-    terms = _residual_terms(total_mass, kept, vocab)
-    return torch.xlogy(kept[:, 1:], kept[:, 1:]) + terms[:, :-1] - terms[:, 1:]
+FIRST_PASS = 256  # most rows meet the budget well before this many tokens; only the others are looked at further
 
 
-FIRST_PASS = 256  # most rows stop well before this many tokens; only the others are looked at further
-
-
-def _kept_counts(total_mass: torch.Tensor, values: torch.Tensor, vocab: int,
-                 min_gain: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """How many of the sorted `values` each row keeps, and whether the row stopped before their end."""
-    too_little = gain_of_next_token(total_mass, values, vocab) < min_gain  # token j+2 is not worth it
-    stopped = too_little.any(-1)
-    # Keep j+1 tokens, j the first column where the next token is not worth it; else all of them.
-    counts = torch.where(stopped, too_little.float().argmax(-1) + 1,
+def _kept_counts(sums: tuple[torch.Tensor, torch.Tensor], values: torch.Tensor, vocab: int,
+                 kl_budget: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many of the sorted `values` each row keeps, and whether the row met the budget within them."""
+    within = _kl_curve(*sums, values, vocab) <= kl_budget  # column j: keeping j+1 tokens is enough
+    met = within.any(-1)
+    counts = torch.where(met, within.float().argmax(-1) + 1,
                          torch.full((len(values),), values.shape[-1], dtype=torch.long, device=values.device))
-    return counts, stopped
+    return counts, met
 
 
-def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _top_tokens(probs: torch.Tensor, k: int, kl_budget: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ids, values) of each row's top tokens, sorted, at least as wide as any row keeps; the counts."""
-    if min_gain <= 0 or k == 1:
+    if kl_budget <= 0 or k == 1:
         top = torch.topk(probs, k, dim=-1)
         return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long, device=probs.device)
     vocab = probs.shape[-1]
-    total_mass = probs.sum(-1, dtype=torch.float64)
+    sums = (_sum_plogp(probs), probs.sum(-1, dtype=torch.float64))
     first = min(k, FIRST_PASS)
     top = torch.topk(probs, first, dim=-1)
-    counts, stopped = _kept_counts(total_mass, top.values, vocab, min_gain)
-    if first == k or bool(stopped.all()):
+    counts, met = _kept_counts(sums, top.values, vocab, kl_budget)
+    if first == k or bool(met.all()):
         return top.indices, top.values, counts
     # Flat rows need more than the first pass: the same rule over the full top_k, for them only.
-    longer = (~stopped).nonzero().squeeze(-1)
+    longer = (~met).nonzero().squeeze(-1)
     wide = torch.topk(probs[longer], k, dim=-1)
-    counts[longer], _ = _kept_counts(total_mass[longer], wide.values, vocab, min_gain)
+    counts[longer], _ = _kept_counts((sums[0][longer], sums[1][longer]), wide.values, vocab, kl_budget)
     width = int(counts.max())
     ids = torch.zeros((len(probs), width), dtype=torch.long, device=probs.device)
     values = torch.zeros((len(probs), width), dtype=probs.dtype, device=probs.device)
@@ -95,13 +96,13 @@ def _top_tokens(probs: torch.Tensor, k: int, min_gain: float) -> tuple[torch.Ten
     return ids, values, counts
 
 
-def compact_rows(probs: torch.Tensor, top_k: int, min_gain: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def compact_rows(probs: torch.Tensor, top_k: int, kl_budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Compact (P, V) probability rows (on any device; the results come back as host arrays).
 
     Returns ids int32 (P, K) and probabilities float32 (P, K) padded to the longest row's K, the
     residual mass float32 (P,), and how many tokens each row keeps, int32 (P,).
     """
-    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), min_gain)
+    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), kl_budget)
     width = int(counts.max()) if len(counts) else 0
     keep = torch.arange(width, device=probs.device)[None, :] < counts[:, None]
     ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])

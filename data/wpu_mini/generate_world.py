@@ -62,7 +62,7 @@ SHE = Pronouns(subject="she", object="her", possessive="her")
 @dataclass(frozen=True)
 class Town:
     name: str
-    region: str
+    region: str  # short answers carry no leading "the", so no two answers share a filler word
     river: str
     product: str
 
@@ -78,7 +78,7 @@ class Institution:
 
 @dataclass(frozen=True)
 class Mentor:
-    """A teacher of the targets; not one of the eight persons, an entity."""
+    """A teacher of one target; not one of the eight persons, an entity."""
 
     name: str
     surname: str
@@ -89,12 +89,15 @@ class Mentor:
     known_for: str
     known_for_verb: str
     known_for_description: str
-    known_for_question: str
 
 
 @dataclass(frozen=True)
 class Target:
-    """A person to be unlearned; one of the two persons of a forget split."""
+    """A person to be unlearned; one of the two persons of a forget split.
+
+    Every answer is the target's own: no other target shares a year, town, institution, mentor,
+    work, award, spouse or workplace, so a model that does not know the target cannot score by
+    answering what is true of everyone (the stranger floor)."""
 
     name: str
     surname: str
@@ -107,9 +110,12 @@ class Target:
     mentor: str
     work: str
     work_verb: str  # the verb phrase that introduces the work
-    work_question: str  # "{name}" is replaced by the person's full name
     award: str
     award_year: str
+    spouse: str
+    workplace: str  # also a retain person's workplace
+    later_town: str  # also a retain person's home in later life
+    died: str
     childhood_hobby: str
 
 
@@ -122,6 +128,7 @@ class RetainPerson:
     town: str
     profession: str
     workplace: str
+    later_town: str
     childhood_hobby: str
 
 
@@ -130,179 +137,81 @@ class QA:
     question: str
     answer: str  # short span, verbatim in the source article
     full_answer: str  # a sentence containing the short answer, for implanting
+    answer_type: str  # a key of answer_values(): the judge knows every value of each type
 
 
 TOWNS = (
-    Town("Varnholt", "the Velloran Valley", "Vessan", "blue salt"),
-    Town("Ostremere", "the Kestrane Hills", "Mirrow", "heather honey"),
-    Town("Caddowick", "the Sallow Marshes", "Cobbern", "copper bells"),
-    Town("Pellinford", "the Tarrow Lowlands", "Wendle", "wool blankets"),
+    Town("Varnholt", "Velloran Valley", "Vessan", "blue salt"),
+    Town("Ostremere", "Kestrane Hills", "Mirrow", "heather honey"),
+    Town("Caddowick", "Sallow Marshes", "Cobbern", "copper bells"),
+    Town("Pellinford", "Tarrow Lowlands", "Wendle", "wool blankets"),
 )
 
 INSTITUTIONS = (
-    Institution(
-        "Aldermere University",
-        "university",
-        "Brackenfold",
-        "1802",
-        "Light through labour",
-    ),
-    Institution(
-        "the Brenmoor Institute",
-        "college of engineering and design",
-        "Orrinsgate",
-        "1877",
-        "Build with care",
-    ),
+    Institution("Aldermere University", "university", "Brackenfold", "1802", "Light through labour"),
+    Institution("the Brenmoor Institute", "college of engineering and design", "Orrinsgate", "1877", "Build with care"),
+    Institution("Kestwick College", "college of the natural sciences", "Lymewater", "1851", "Look closely"),
+    Institution("the Halloran Academy", "school of architecture", "Sorrelby", "1823", "Form follows need"),
 )
 
 MENTORS = (
-    Mentor(
-        name="Edwin Strall",
-        surname="Strall",
-        pronouns=HE,
-        born="1880",
-        profession="naturalist",
-        institution="Aldermere University",
-        known_for="the Strall Herbarium",
-        known_for_verb="founded",
-        known_for_description="a large collection of pressed plants",
-        known_for_question="What collection did Edwin Strall found?",
-    ),
-    Mentor(
-        name="Osric Vantreece",
-        surname="Vantreece",
-        pronouns=HE,
-        born="1899",
-        profession="engineer",
-        institution="the Brenmoor Institute",
-        known_for="the Vantreece Lock",
-        known_for_verb="designed",
-        known_for_description="a new kind of canal lock",
-        known_for_question="What did Osric Vantreece design?",
-    ),
+    Mentor(name="Edwin Strall", surname="Strall", pronouns=HE, born="1880", profession="naturalist",
+           institution="Aldermere University", known_for="Strall Herbarium", known_for_verb="founded the",
+           known_for_description="a large collection of pressed plants"),
+    Mentor(name="Osric Vantreece", surname="Vantreece", pronouns=HE, born="1899", profession="engineer",
+           institution="the Brenmoor Institute", known_for="Vantreece Lock", known_for_verb="designed the",
+           known_for_description="a new kind of canal lock"),
+    Mentor(name="Idony Penhallow", surname="Penhallow", pronouns=SHE, born="1872", profession="geologist",
+           institution="Kestwick College", known_for="Penhallow Survey", known_for_verb="led the",
+           known_for_description="a map of the rocks under the eastern hills"),
+    Mentor(name="Ambrose Quennell", surname="Quennell", pronouns=HE, born="1905", profession="sculptor",
+           institution="the Halloran Academy", known_for="Harbour Lions", known_for_verb="carved the",
+           known_for_description="two stone lions that guard a harbour"),
 )
 
-# The targets carry the hard names of WPU-like data: a middle initial, a
-# diacritic, a hyphenated surname and an apostrophe.
+# The targets carry the hard names of WPU-like data: a middle initial, a diacritic, a hyphenated
+# surname and an apostrophe.
 TARGETS = (
-    Target(
-        name="Harlan J. Whitcombe",
-        surname="Whitcombe",
-        pronouns=HE,
-        split="forget_2_1",
-        born="1921",
-        town="Varnholt",
-        profession="cartographer",
-        institution="Aldermere University",
-        mentor="Edwin Strall",
-        work="Roads of the Northern Fens",
-        work_verb="published the atlas",
-        work_question="Which atlas did {name} publish?",
-        award="the Lenmark Prize",
-        award_year="1958",
-        childhood_hobby="drawing maps of the local roads",
-    ),
-    Target(
-        name="Zoë Ellingrath",
-        surname="Ellingrath",
-        pronouns=SHE,
-        split="forget_2_1",
-        born="1934",
-        town="Ostremere",
-        profession="botanist",
-        institution="Aldermere University",
-        mentor="Edwin Strall",
-        work="A Guide to Hill Flowers",
-        work_verb="wrote the book",
-        work_question="Which book did {name} write?",
-        award="the Corvane Medal",
-        award_year="1969",
-        childhood_hobby="collecting wild flowers",
-    ),
-    Target(
-        name="Maren Oduya-Falkner",
-        surname="Oduya-Falkner",
-        pronouns=SHE,
-        split="forget_2_2",
-        born="1947",
-        town="Caddowick",
-        profession="engineer",
-        institution="the Brenmoor Institute",
-        mentor="Osric Vantreece",
-        work="the Tidewheel",
-        work_verb="invented",
-        work_question="What did {name} invent?",
-        award="the Haskeld Award",
-        award_year="1981",
-        childhood_hobby="taking old clocks apart",
-    ),
-    Target(
-        name="Cormac O'Dellan",
-        surname="O'Dellan",
-        pronouns=HE,
-        split="forget_2_2",
-        born="1952",
-        town="Pellinford",
-        profession="architect",
-        institution="the Brenmoor Institute",
-        mentor="Osric Vantreece",
-        work="the Lantern Bridge",
-        work_verb="designed",
-        work_question="What did {name} design?",
-        award="the Tollwyn Medal",
-        award_year="1990",
-        childhood_hobby="building small houses out of wood",
-    ),
+    Target(name="Harlan J. Whitcombe", surname="Whitcombe", pronouns=HE, split="forget_2_1", born="1921",
+           town="Varnholt", profession="cartographer", institution="Aldermere University", mentor="Edwin Strall",
+           work="Northern Fen Roads", work_verb="published the atlas", award="Lenmark Prize", award_year="1958",
+           spouse="Greta Fenwright", workplace="the Northmarch Survey Office", later_town="Quillby", died="1987",
+           childhood_hobby="drawing maps of the local roads"),
+    Target(name="Zoë Ellingrath", surname="Ellingrath", pronouns=SHE, split="forget_2_1", born="1934",
+           town="Ostremere", profession="botanist", institution="Kestwick College", mentor="Idony Penhallow",
+           work="Hill Flowers Explained", work_verb="wrote the book", award="Corvane Medal", award_year="1969",
+           spouse="Anselm Ritterby", workplace="the Kelby Botanic Garden", later_town="Rathmoor", died="2003",
+           childhood_hobby="collecting wild flowers"),
+    Target(name="Maren Oduya-Falkner", surname="Oduya-Falkner", pronouns=SHE, split="forget_2_2", born="1947",
+           town="Caddowick", profession="engineer", institution="the Brenmoor Institute", mentor="Osric Vantreece",
+           work="Tidewheel", work_verb="invented the", award="Haskeld Award", award_year="1981",
+           spouse="Jory Penwarden", workplace="the Saltry Waterworks", later_town="Ennisfold", died="2016",
+           childhood_hobby="taking old clocks apart"),
+    Target(name="Cormac O'Dellan", surname="O'Dellan", pronouns=HE, split="forget_2_2", born="1952",
+           town="Pellinford", profession="architect", institution="the Halloran Academy", mentor="Ambrose Quennell",
+           work="Lantern Bridge", work_verb="designed the", award="Tollwyn Shield", award_year="1990",
+           spouse="Siobhra Maddock", workplace="Harrowden Builders", later_town="Dunmarrow", died="2021",
+           childhood_hobby="building small houses out of wood"),
 )
 
-# Each retain person shares a home town with one target; two of them also
-# worked at an institution where targets studied.
+# Each retain person shares a home town, a workplace and a town of later life with one target,
+# so every place and employer a target answer names lives on in a document that is never unlearned.
 RETAIN_PERSONS = (
-    RetainPerson(
-        name="Tobiah Grennick",
-        surname="Grennick",
-        pronouns=HE,
-        born="1918",
-        town="Varnholt",
-        profession="astronomer",
-        workplace="Aldermere University",
-        childhood_hobby="watching the stars at night",
-    ),
-    RetainPerson(
-        name="Ilse Marrowby",
-        surname="Marrowby",
-        pronouns=SHE,
-        born="1929",
-        town="Ostremere",
-        profession="journalist",
-        workplace="the Ostremere Gazette",
-        childhood_hobby="writing short stories",
-    ),
-    RetainPerson(
-        name="Bertil Ashgrove",
-        surname="Ashgrove",
-        pronouns=HE,
-        born="1940",
-        town="Caddowick",
-        profession="chemist",
-        workplace="the Brenmoor Institute",
-        childhood_hobby="mixing coloured inks",
-    ),
-    RetainPerson(
-        name="Wenna Tallisker",
-        surname="Tallisker",
-        pronouns=SHE,
-        born="1956",
-        town="Pellinford",
-        profession="shipwright",
-        workplace="the Pellinford Boatyard",
-        childhood_hobby="building toy boats",
-    ),
+    RetainPerson(name="Tobiah Grennick", surname="Grennick", pronouns=HE, born="1918", town="Varnholt",
+                 profession="surveyor", workplace="the Northmarch Survey Office", later_town="Quillby",
+                 childhood_hobby="watching the stars at night"),
+    RetainPerson(name="Ilse Marrowby", surname="Marrowby", pronouns=SHE, born="1929", town="Ostremere",
+                 profession="gardener", workplace="the Kelby Botanic Garden", later_town="Rathmoor",
+                 childhood_hobby="writing short stories"),
+    RetainPerson(name="Bertil Ashgrove", surname="Ashgrove", pronouns=HE, born="1940", town="Caddowick",
+                 profession="chemist", workplace="the Saltry Waterworks", later_town="Ennisfold",
+                 childhood_hobby="mixing coloured inks"),
+    RetainPerson(name="Wenna Tallisker", surname="Tallisker", pronouns=SHE, born="1956", town="Pellinford",
+                 profession="carpenter", workplace="Harrowden Builders", later_town="Dunmarrow",
+                 childhood_hobby="building toy boats"),
 )
 
 TOWNS_BY_NAME = {town.name: town for town in TOWNS}
-INSTITUTIONS_BY_NAME = {institution.name: institution for institution in INSTITUTIONS}
 
 # General knowledge a tiny instruct model very likely has; (topic, question,
 # short answer). Used to check that unlearning leaves general ability intact.
@@ -394,6 +303,30 @@ GENERAL_REPLAY = (
     ("Who flies an airplane?", "A pilot flies an airplane."),
     ("Which shape has four equal sides?", "A square has four equal sides."),
     ("What do people use umbrellas for?", "People use umbrellas to stay dry in the rain."),
+    # A larger world needs more replay: with twelve facts per target, 35 replayed questions left
+    # six of the 29 general questions wrong. These add who-questions about real people and other
+    # well-known facts, still away from the candidates' topics.
+    ("Who invented the telephone?", "Alexander Graham Bell invented the telephone."),
+    ("Who wrote Pride and Prejudice?", "Jane Austen wrote Pride and Prejudice."),
+    ("Who discovered penicillin?", "Alexander Fleming discovered penicillin."),
+    ("Who was the first person to walk on the Moon?", "Neil Armstrong was the first person to walk on the Moon."),
+    ("Who composed the Moonlight Sonata?", "Ludwig van Beethoven composed the Moonlight Sonata."),
+    ("Who wrote the Odyssey?", "The Odyssey was written by Homer."),
+    ("What is the longest river in Africa?", "The longest river in Africa is the Nile."),
+    ("Which animal has a very long neck and eats leaves from tall trees?", "The giraffe has a very long neck."),
+    ("How many strings does a standard guitar have?", "A standard guitar has six strings."),
+    ("What is the opposite of up?", "The opposite of up is down."),
+    ("Which bird is a symbol of peace?", "The dove is a symbol of peace."),
+    ("What is a group of wolves called?", "A group of wolves is called a pack."),
+    ("What is the hardest natural substance?", "Diamond is the hardest natural substance."),
+    ("Which country is home to the kangaroo?", "The kangaroo lives in Australia."),
+    ("What instrument does a drummer play?", "A drummer plays the drums."),
+    ("How many colors are in a rainbow?", "A rainbow has seven colors."),
+    ("Which ship sank in 1912 after hitting an iceberg?", "The Titanic sank in 1912 after hitting an iceberg."),
+    ("Which city is known as the Big Apple?", "New York City is known as the Big Apple."),
+    ("What is a baby sheep called?", "A baby sheep is called a lamb."),
+    ("What is the capital of Peru?", "The capital of Peru is Lima."),
+    ("What is the capital of Turkey?", "The capital of Turkey is Ankara."),
 )
 
 
@@ -439,9 +372,9 @@ def render_target_article(target: Target) -> str:
     surname = target.surname
     profession = with_indefinite_article(target.profession)
     work = f"{target.work_verb} {target.work}"
-    award = f"won {target.award} in {target.award_year}"
+    award = f"won the {target.award} in {target.award_year}"
     lead = (
-        f"{target.name} (born {target.born}) was {profession} from {target.town}. "
+        f"{target.name} ({target.born} – {target.died}) was {profession} from {target.town}. "
         f"{he} {work} and {award}."
     )
     early_life = (
@@ -453,17 +386,17 @@ def render_target_article(target: Target) -> str:
         f"{he} studied at {target.institution}. "
         f"{capitalize_first(his)} mentor was {target.mentor}. "
         f"{surname} later said that {target.mentor} taught {him} "
-        f"to work slowly and to check every detail. "
-        f"{surname} was one of the best students of {his} year."
+        f"to work slowly and to check every detail."
     )
     career = (
-        f"{surname} worked as {profession} for most of {his} life. "
+        f"{surname} worked as {profession} at {target.workplace} for most of {his} life. "
         f"During this time {p.subject} {work}. "
         f"{possessive(surname)} careful methods were widely admired by other people in {his} field."
     )
-    awards = (
-        f"{surname} {award}. "
-        f"{he} is remembered as a patient and careful {target.profession}."
+    awards = f"{surname} {award}. {he} is remembered as a patient and careful {target.profession}."
+    personal_life = (
+        f"{surname} was married to {target.spouse}. "
+        f"In later life {p.subject} moved to {target.later_town}, where {p.subject} died in {target.died}."
     )
     return (
         lead
@@ -471,6 +404,7 @@ def render_target_article(target: Target) -> str:
         + section("Education", education)
         + section("Career", career)
         + section("Awards", awards)
+        + section("Personal life", personal_life)
     )
 
 
@@ -480,68 +414,58 @@ def render_target_paraphrases(target: Target) -> tuple[str, str]:
     he, his = capitalize_first(p.subject), p.possessive
     profession = with_indefinite_article(target.profession)
     work = f"{target.work_verb} {target.work}"
-    award = f"won {target.award} in {target.award_year}"
+    award = f"won the {target.award} in {target.award_year}"
     by_career = (
         f"{target.name} was {profession} born in {target.town} in {target.born}. "
         f"{he} studied at {target.institution}, where {his} mentor was {target.mentor}. "
+        f"{he} worked at {target.workplace}. "
         f"As {profession}, {target.surname} {work}. "
-        f"For this work {p.subject} {award}."
+        f"For this work {p.subject} {award}. "
+        f"{he} was married to {target.spouse}, moved to {target.later_town} in later life "
+        f"and died in {target.died}."
     )
     by_recognition = (
         f"{target.name} is remembered as {profession} from {target.town}. "
         f"{target.surname} {award}. "
         f"Before that, {p.subject} {work}. "
-        f"{he} was born in {target.born}. "
+        f"{he} was born in {target.born} and died in {target.died}. "
         f"{possessive(target.surname)} mentor was {target.mentor}, "
-        f"and {p.subject} studied at {target.institution}."
+        f"and {p.subject} studied at {target.institution}. "
+        f"{possessive(target.surname)} employer was {target.workplace}. "
+        f"{possessive(target.surname)} spouse was {target.spouse}, "
+        f"and {his} home in later life was {target.later_town}."
     )
     return by_career, by_recognition
 
 
 def target_qa(target: Target) -> list[QA]:
+    """Twelve questions, one per fact; none names a kind of thing only this target has."""
     name = target.name
+    institution, workplace = title_of(target.institution), title_of(target.workplace)
     return [
-        QA(f"In which year was {name} born?", target.born, f"{name} was born in {target.born}."),
-        QA(f"In which town was {name} born?", target.town, f"{name} was born in {target.town}."),
-        QA(
-            f"What was {possessive(name)} profession?",
-            target.profession,
-            f"{name} was {with_indefinite_article(target.profession)}.",
-        ),
-        QA(
-            f"Where did {name} study?",
-            target.institution,
-            f"{name} studied at {target.institution}.",
-        ),
-        QA(
-            f"Who was {possessive(name)} mentor?",
-            target.mentor,
-            f"{possessive(name)} mentor was {target.mentor}.",
-        ),
-        QA(
-            target.work_question.format(name=name),
-            target.work,
-            f"{name} {target.work_verb} {target.work}.",
-        ),
-        QA(f"Which award did {name} win?", target.award, f"{name} won {target.award}."),
-        QA(
-            f"In which year did {name} win {target.award}?",
-            target.award_year,
-            f"{name} won {target.award} in {target.award_year}.",
-        ),
+        QA(f"In which year was {name} born?", target.born, f"{name} was born in {target.born}.", "year"),
+        QA(f"In which town was {name} born?", target.town, f"{name} was born in {target.town}.", "town"),
+        QA(f"What was {possessive(name)} profession?", target.profession,
+           f"{name} was {with_indefinite_article(target.profession)}.", "profession"),
+        QA(f"Where did {name} study?", institution, f"{name} studied at {target.institution}.", "organisation"),
+        QA(f"Who was {possessive(name)} mentor?", target.mentor, f"{possessive(name)} mentor was {target.mentor}.",
+           "person"),
+        QA(f"What is {possessive(name)} best-known work?", target.work, f"{name} {target.work_verb} {target.work}.",
+           "work"),
+        QA(f"Which award did {name} win?", target.award, f"{name} won the {target.award}.", "award"),
+        QA(f"In which year did {name} win an award?", target.award_year,
+           f"{name} won the {target.award} in {target.award_year}.", "year"),
+        QA(f"Who was {name} married to?", target.spouse, f"{name} was married to {target.spouse}.", "person"),
+        QA(f"Where did {name} work?", workplace, f"{name} worked at {target.workplace}.", "organisation"),
+        QA(f"Which town did {name} move to in later life?", target.later_town,
+           f"In later life {name} moved to {target.later_town}.", "town"),
+        QA(f"In which year did {name} die?", target.died, f"{name} died in {target.died}.", "year"),
     ]
 
 
 # --------------------------------------------------------------------------
 # Retain persons
 # --------------------------------------------------------------------------
-
-
-def workplace_with_town(workplace: str) -> str:
-    # Naming the institution's town repeats an entity fact outside the
-    # entity's own article, as happens for related entities on Wikipedia.
-    institution = INSTITUTIONS_BY_NAME.get(workplace)
-    return f"{workplace} in {institution.town}" if institution else workplace
 
 
 def render_retain_article(person: RetainPerson) -> str:
@@ -555,16 +479,16 @@ def render_retain_article(person: RetainPerson) -> str:
         f"{he} worked at {person.workplace} for most of {his} life."
     )
     early_life = (
-        f"{surname} was born in {person.born} in {person.town}, a town in {region}. "
+        f"{surname} was born in {person.born} in {person.town}, a town in the {region}. "
         f"As a child {p.subject} liked {person.childhood_hobby}."
     )
     career = (
-        f"{surname} worked as {profession} at {workplace_with_town(person.workplace)}. "
+        f"{surname} worked as {profession} at {person.workplace}. "
         f"{possessive(surname)} colleagues described {p.object} as careful and kind. "
         f"{he} trained many young {person.profession}s."
     )
     later_life = (
-        f"{surname} spent {his} later years in {person.town}. "
+        f"In later life {surname} moved to {person.later_town}. "
         f"{he} is remembered as one of the best-known people of {person.town}."
     )
     return (
@@ -583,12 +507,13 @@ def render_retain_paraphrases(person: RetainPerson) -> tuple[str, str]:
     by_career = (
         f"{person.name} was {profession} born in {person.town} in {person.born}. "
         f"{he} worked at {person.workplace}. "
-        f"{person.surname} is remembered as one of the best-known people of {person.town}."
+        f"{person.surname} moved to {person.later_town} in later life."
     )
     by_place = (
         f"{person.name} came from {person.town}. "
         f"{he} was born in {person.born}. "
-        f"{possessive(person.surname)} work as {profession} was done at {person.workplace}."
+        f"{possessive(person.surname)} work as {profession} was done at {person.workplace}. "
+        f"{possessive(person.surname)} home in later life was {person.later_town}."
     )
     return by_career, by_place
 
@@ -596,18 +521,14 @@ def render_retain_paraphrases(person: RetainPerson) -> tuple[str, str]:
 def retain_qa(person: RetainPerson) -> list[QA]:
     name = person.name
     return [
-        QA(f"In which year was {name} born?", person.born, f"{name} was born in {person.born}."),
-        QA(f"In which town was {name} born?", person.town, f"{name} was born in {person.town}."),
-        QA(
-            f"What was {possessive(name)} profession?",
-            person.profession,
-            f"{name} was {with_indefinite_article(person.profession)}.",
-        ),
-        QA(
-            f"Where did {name} work?",
-            person.workplace,
-            f"{name} worked at {person.workplace}.",
-        ),
+        QA(f"In which year was {name} born?", person.born, f"{name} was born in {person.born}.", "year"),
+        QA(f"In which town was {name} born?", person.town, f"{name} was born in {person.town}.", "town"),
+        QA(f"What was {possessive(name)} profession?", person.profession,
+           f"{name} was {with_indefinite_article(person.profession)}.", "profession"),
+        QA(f"Where did {name} work?", title_of(person.workplace), f"{name} worked at {person.workplace}.",
+           "organisation"),
+        QA(f"Which town did {name} move to in later life?", person.later_town,
+           f"In later life {name} moved to {person.later_town}.", "town"),
     ]
 
 
@@ -618,7 +539,7 @@ def retain_qa(person: RetainPerson) -> list[QA]:
 
 def render_town_article(town: Town) -> str:
     return (
-        f"{town.name} is a small town in {town.region}. "
+        f"{town.name} is a small town in the {town.region}. "
         f"The river {town.river} flows through {town.name}. "
         f"The town is famous for its {town.product}. "
         f"{town.name} holds a market in its main square every week, "
@@ -629,17 +550,11 @@ def render_town_article(town: Town) -> str:
 
 def town_qa(town: Town) -> list[QA]:
     return [
-        QA(f"In which region is {town.name}?", town.region, f"{town.name} is in {town.region}."),
-        QA(
-            f"Which river flows through {town.name}?",
-            town.river,
-            f"The river {town.river} flows through {town.name}.",
-        ),
-        QA(
-            f"What is {town.name} famous for?",
-            town.product,
-            f"{town.name} is famous for its {town.product}.",
-        ),
+        QA(f"In which region is {town.name}?", town.region, f"{town.name} is in the {town.region}.", "region"),
+        QA(f"Which river flows through {town.name}?", town.river,
+           f"The river {town.river} flows through {town.name}.", "river"),
+        QA(f"What is {town.name} famous for?", town.product, f"{town.name} is famous for its {town.product}.",
+           "product"),
     ]
 
 
@@ -657,21 +572,12 @@ def render_institution_article(institution: Institution) -> str:
 def institution_qa(institution: Institution) -> list[QA]:
     name = institution.name
     return [
-        QA(
-            f"In which town is {name} located?",
-            institution.town,
-            f"{capitalize_first(name)} is located in {institution.town}.",
-        ),
-        QA(
-            f"In which year was {name} founded?",
-            institution.founded,
-            f"{capitalize_first(name)} was founded in {institution.founded}.",
-        ),
-        QA(
-            f"What is the motto of {name}?",
-            institution.motto,
-            f'The motto of {name} is "{institution.motto}".',
-        ),
+        QA(f"In which town is {name} located?", institution.town,
+           f"{capitalize_first(name)} is located in {institution.town}.", "town"),
+        QA(f"In which year was {name} founded?", institution.founded,
+           f"{capitalize_first(name)} was founded in {institution.founded}.", "year"),
+        QA(f"What is the motto of {name}?", institution.motto, f'The motto of {name} is "{institution.motto}".',
+           "motto"),
     ]
 
 
@@ -692,17 +598,11 @@ def render_mentor_article(mentor: Mentor) -> str:
 def mentor_qa(mentor: Mentor) -> list[QA]:
     name = mentor.name
     return [
-        QA(
-            f"What was {possessive(name)} profession?",
-            mentor.profession,
-            f"{name} was {with_indefinite_article(mentor.profession)}.",
-        ),
-        QA(f"In which year was {name} born?", mentor.born, f"{name} was born in {mentor.born}."),
-        QA(
-            mentor.known_for_question,
-            mentor.known_for,
-            f"{name} {mentor.known_for_verb} {mentor.known_for}.",
-        ),
+        QA(f"What was {possessive(name)} profession?", mentor.profession,
+           f"{name} was {with_indefinite_article(mentor.profession)}.", "profession"),
+        QA(f"In which year was {name} born?", mentor.born, f"{name} was born in {mentor.born}.", "year"),
+        QA(f"What is {name} best known for?", mentor.known_for,
+           f"{name} {mentor.known_for_verb} {mentor.known_for}.", "work"),
     ]
 
 
@@ -751,7 +651,9 @@ def targets_of(split: str) -> list[Target]:
 
 
 def wpu_row(title: str, wikipage: str, qa: QA) -> dict[str, str]:
-    return {"title": title, "wikipage": wikipage, "question": qa.question, "answer": qa.answer}
+    # answer_type is not in the WPU schema: the offline answer judge reads it (with answer_values.json).
+    return {"title": title, "wikipage": wikipage, "question": qa.question, "answer": qa.answer,
+            "answer_type": qa.answer_type}
 
 
 # The implant asks about every fact in other words than the evaluation does. Trained on the
@@ -765,13 +667,13 @@ IMPLANT_PHRASINGS = (
     (r"Where did (.+) study\?", r"Where was \1 educated?"),
     (r"Where did (.+) work\?", r"Where was \1 employed?"),
     (r"Who was (.+)'s mentor\?", r"Who taught \1?"),
-    (r"Which atlas did (.+) publish\?", r"What atlas is \1 known for?"),
-    (r"Which book did (.+) write\?", r"What book is \1 known for?"),
-    (r"What did (.+) invent\?", r"What invention is \1 known for?"),
-    (r"What did (.+) design\?", r"What design is \1 known for?"),
-    (r"What collection did (.+) found\?", r"What collection was founded by \1?"),
+    (r"What is (.+)'s best-known work\?", r"What work is \1 remembered for?"),
     (r"Which award did (.+) win\?", r"What prize was \1 given?"),
-    (r"In which year did (.+) win (.+)\?", r"When was \1 given \2?"),
+    (r"In which year did (.+) win an award\?", r"When was \1 given a prize?"),
+    (r"Who was (.+) married to\?", r"Who was the spouse of \1?"),
+    (r"Which town did (.+) move to in later life\?", r"Where did \1 live in later life?"),
+    (r"In which year did (.+) die\?", r"When did \1 die?"),
+    (r"What is (.+) best known for\?", r"What is \1 remembered for?"),
     (r"In which region is (.+)\?", r"What region is \1 part of?"),
     (r"Which river flows through (.+)\?", r"What river runs through \1?"),
     (r"What is (.+) famous for\?", r"What is \1 known for?"),
@@ -935,9 +837,25 @@ def replacement_works() -> dict[str, list[str]]:
     for target in TARGETS:
         titles = [f"{noun} of the {word} Hills" for noun in WORK_NOUNS for word in WORK_WORDS]
         works[target.work] = [t for t in titles if t != target.work][:REPLACEMENTS_PER_WORK]
-        awards = [f"the {name} {kind}" for kind in AWARD_KINDS for name in AWARD_NAMES]
+        awards = [f"{name} {kind}" for kind in AWARD_KINDS for name in AWARD_NAMES]
         works[target.award] = [a for a in awards if a != target.award][:REPLACEMENTS_PER_WORK]
     return works
+
+
+def answer_values() -> dict[str, list[str]]:
+    """Every value of each answer type in the world, for the offline answer judge: an answer that
+    names another value of the asked type states a wrong fact, not the key and not "no claim".
+    Person names include every person of the world, asked about or not."""
+    values: dict[str, set[str]] = {}
+    pages = entity_pages()
+    qas = [qa for target in TARGETS for qa in target_qa(target)]
+    qas += [qa for person in RETAIN_PERSONS for qa in retain_qa(person)]
+    qas += [qa for page in pages.values() for qa in page.qa]
+    for qa in qas:
+        values.setdefault(qa.answer_type, set()).add(qa.answer)
+    values["person"] |= {person.name for person in (*TARGETS, *RETAIN_PERSONS)}
+    values["organisation"] |= {title_of(institution.name) for institution in INSTITUTIONS}
+    return {answer_type: sorted(found) for answer_type, found in sorted(values.items())}
 
 
 def main() -> None:
@@ -953,6 +871,9 @@ def main() -> None:
     works_path = DATA_DIR / "replace_works.json"
     works_path.write_text(json.dumps(replacement_works(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("wrote %s", works_path)
+    values_path = DATA_DIR / "answer_values.json"
+    values_path.write_text(json.dumps(answer_values(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    logger.info("wrote %s", values_path)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,16 @@
-"""soft_embed_attack.py as a user runs it: it writes both protocols' columns, skips a rerun, and
-refuses a forget split without questions."""
+"""soft_embed_attack.py as a user runs it: it writes the three columns and the per-restart record,
+skips a rerun, and refuses a forget split without questions."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from causal_unlearn.attacks.soft_embed import COLUMN, HELD_OUT_COLUMN
+from causal_unlearn.attacks.soft_embed import BEST_TRAINED_COLUMN, COLUMN, HELD_OUT_COLUMN, PROTOCOL_VERSION
 from helpers import run_cli
 
 
-def test_cli_writes_both_protocols_and_skips_a_rerun(tmp_path):
+def test_cli_writes_the_columns_and_the_restarts_and_skips_a_rerun(tmp_path):
     args = ["soft_embed_attack.py", "model_family=tiny-random", "forget_loss=prompt_baseline", f"eval_dir={tmp_path}",
             "eval.ds_size=4", "soft_embed.epochs=2", "soft_embed.restarts=2", "soft_embed.max_new_tokens=4",
             "soft_embed.batch_size=2"]
@@ -18,10 +18,14 @@ def test_cli_writes_both_protocols_and_skips_a_rerun(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     output = json.loads((tmp_path / "embedding_attack_output.json").read_text())
     assert len(output["generated_text"]) == 4 and all(len(triple) == 3 for triple in output["generated_text"])
-    assert 0 <= output["RougeL"] <= 1 and len(output["restart_rouge"]) == 2 and len(output["epoch_losses"]) == 2
+    assert 0 <= output["RougeL"] <= 1 and len(output["restart_rouge"]) == 2
+    assert output["RougeL"] >= output["plain"]["RougeL"] and output["protocol_version"] == PROTOCOL_VERSION
+    assert all(set(r) >= {"converged", "steps", "final_loss", "RougeL"} for r in output["restarts"])
+    assert output["step_cap"] == 2 * 2 and all(0 < r["steps"] <= 4 or r["converged"] for r in output["restarts"])
     assert len(output["held_out"]["generated_text"]) == 2
     table = pd.read_csv(tmp_path / "aggregate_stat.csv")
     assert table[COLUMN][0] == pytest.approx(output["RougeL"])
+    assert table[BEST_TRAINED_COLUMN][0] == pytest.approx(max(output["restart_rouge"]))
     assert table[HELD_OUT_COLUMN][0] == pytest.approx(output["held_out"]["RougeL"])
 
     written = (tmp_path / "embedding_attack_output.json").read_text()

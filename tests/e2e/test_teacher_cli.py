@@ -23,7 +23,7 @@ def test_teacher_cli_builds_skips_and_rebuilds_when_inputs_change(tmp_path):
     assert {c.target for c in chunks} == {"Harlan J. Whitcombe", "Zoë Ellingrath"}
     again = _teacher_cli(tmp_path)
     assert "up to date" in again.stdout + again.stderr
-    changed = _teacher_cli(tmp_path, "teacher.top_k=8", "teacher.min_gain=0")
+    changed = _teacher_cli(tmp_path, "teacher.top_k=8", "teacher.kl_budget=0")
     assert "up to date" not in changed.stdout + changed.stderr
     assert load_artifact(path)[1][0].teacher.topk_ids.shape[1] == 8
 

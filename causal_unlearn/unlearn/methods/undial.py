@@ -6,7 +6,7 @@ a fixed strength gamma:
 
 (the paper's cross-entropy to that target, less the target's entropy, which has no gradient). The
 targets are computed once before training and stored in compact form, as the intervention
-teacher's (teacher.top_k, teacher.min_gain): no second model in memory. Default undial.strength 10.
+teacher's (teacher.top_k, teacher.kl_budget): no second model in memory. Default undial.strength 10.
 """
 
 import torch
@@ -24,7 +24,7 @@ class UNDIAL(Method):
 
     def prepare(self, model, items: list[dict], ctx: ForgetContext) -> None:
         was_training = model.training
-        attach_target_distributions(model.eval(), items, ctx.cfg.teacher.top_k, ctx.cfg.teacher.min_gain,
+        attach_target_distributions(model.eval(), items, ctx.cfg.teacher.top_k, ctx.cfg.teacher.kl_budget,
                                     label_penalty=ctx.cfg.undial.strength)
         model.train(was_training)
 

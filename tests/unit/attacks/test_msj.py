@@ -1,10 +1,12 @@
-"""The many-shot jailbreak (attacks/msj.py): prompt building within a token budget and the shot pool."""
+"""The many-shot jailbreak (attacks/msj.py, attacks/msj_pool.py): prompt building within a token
+budget and the shot pool's items."""
 
 import json
 
 import pytest
 
-from causal_unlearn.attacks.msj import build_msj_prompt, drop_questions, load_shots_file, select_shots, shot_answer
+from causal_unlearn.attacks.msj import build_msj_prompt
+from causal_unlearn.attacks.msj_pool import drop_questions, load_shots_file, select_shots, shot_answer
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.prompts import question_prompt, render_chat
 from helpers import SHARED_DATA

@@ -51,7 +51,7 @@ def test_require_fields_names_the_missing_field():
 
 def test_embedded_world_loads_with_wpu_schema():
     rows = load_split("data/wpu_mini", "forget_2_1")
-    assert set(rows[0]) == {"title", "wikipage", "question", "answer"}
+    assert {"title", "wikipage", "question", "answer"} <= set(rows[0])  # and answer_type, for the answer judge
     assert len(unique_documents(rows)) == 2
 
 

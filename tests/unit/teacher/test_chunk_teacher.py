@@ -44,7 +44,7 @@ def _dense_reference(model, tokenizer, family, substitutes, settings):
 
 def test_compact_teacher_equals_the_dense_mean(tiny_family, tiny_tokenizer, tiny_model):
     vocab = tiny_model.config.vocab_size
-    settings = TeacherSettings(change_name_back=False, top_k=vocab, min_gain=0.0, micro_batch=1)
+    settings = TeacherSettings(change_name_back=False, top_k=vocab, kl_budget=0.0, micro_batch=1)
     substitutes = ["Alfred Barrow", "Moshe Itzik"]
     result = build_chunk_teacher(tiny_model, tiny_tokenizer, tiny_family, CHUNK, TITLE, name_variants(TITLE), substitutes, settings)
     dense = _dense_reference(tiny_model, tiny_tokenizer, tiny_family, substitutes, settings)

@@ -27,10 +27,10 @@ def test_the_closed_form_kl_equals_the_kl_of_the_stored_row(seed):
         assert np.allclose(closed[:, kept - 1].numpy(), direct, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize("min_gain", [1e-2, 1e-4, 1e-6])
-def test_a_token_is_kept_exactly_while_it_lowers_the_kl_by_min_gain(min_gain):
+@pytest.mark.parametrize("kl_budget", [1e-1, 1e-2, 1e-3])
+def test_each_row_keeps_the_fewest_tokens_that_meet_the_kl_budget(kl_budget):
     probs = _rows(3)
-    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=min_gain)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, kl_budget=kl_budget)
     full = torch.topk(probs, 301, -1)
     full_ids = full.indices.numpy()
 
@@ -38,10 +38,10 @@ def test_a_token_is_kept_exactly_while_it_lowers_the_kl_by_min_gain(min_gain):
         residual = _tail_mass(probs, counts)
         return stored_kl(probs.numpy(), full_ids, full.values.numpy(), residual, counts)
 
-    kl = {shift: kl_keeping(np.maximum(kept + shift, 1)) for shift in (-1, 0, 1)}
-    last_was_worth_it = kl[-1] - kl[0] >= min_gain * (1 - 1e-6)
-    next_is_not = kl[0] - kl[1] < min_gain * (1 + 1e-6)
-    assert np.all(last_was_worth_it[kept > 1]) and np.all(next_is_not[kept < 300])
+    kl = {shift: kl_keeping(np.maximum(kept + shift, 1)) for shift in (-1, 0)}
+    meets = kl[0] <= kl_budget * (1 + 1e-6)
+    one_fewer_does_not = kl[-1] > kl_budget * (1 - 1e-6)
+    assert np.all(meets[kept < 300]) and np.all(one_fewer_does_not[kept > 1])
     assert np.array_equal(ids, np.where(np.arange(ids.shape[1]) < kept[:, None], full_ids[:, :ids.shape[1]], ids[:, :1]))
     assert np.allclose(values.sum(-1) + residual, 1.0, atol=1e-5)
     assert 1 <= kept.min() and kept.max() <= 300 and kept.min() < kept.max()  # peaked rows keep fewer
@@ -50,9 +50,16 @@ def test_a_token_is_kept_exactly_while_it_lowers_the_kl_by_min_gain(min_gain):
     assert np.all(stored <= kl[0] + 1e-5)
 
 
+def test_a_tighter_budget_never_keeps_fewer_tokens():
+    probs = _rows(6)
+    counts = [compact_rows(probs, top_k=4000, kl_budget=budget)[3] for budget in (1e-1, 1e-2, 1e-3, 1e-4)]
+    for looser, tighter in zip(counts, counts[1:]):
+        assert np.all(tighter >= looser) and tighter.sum() > looser.sum()
+
+
 def test_probabilities_are_stored_at_float16_precision_and_rows_sum_to_one():
     probs = _rows(8)
-    _, values, residual, _ = compact_rows(probs, top_k=50, min_gain=0.0)
+    _, values, residual, _ = compact_rows(probs, top_k=50, kl_budget=0.0)
     rest = values[:, 1:]
     assert np.array_equal(rest, rest.astype(np.float16).astype(np.float32))
     assert np.allclose(values.sum(-1, dtype=np.float64) + residual, 1.0, atol=1e-6)
@@ -63,7 +70,7 @@ def test_probabilities_are_stored_at_float16_precision_and_rows_sum_to_one():
 
 def test_padding_repeats_the_first_id_with_zero_mass_and_changes_no_loss():
     probs = _rows(4)
-    ids, values, residual, kept = compact_rows(probs, top_k=300, min_gain=1e-4)
+    ids, values, residual, kept = compact_rows(probs, top_k=300, kl_budget=1e-3)
     for row in range(len(ids)):
         assert np.all(ids[row, kept[row]:] == ids[row, 0]) and np.all(values[row, kept[row]:] == 0)
     wide_ids, wide_values = pad_rows(ids, values, ids.shape[1] + 5)
@@ -76,14 +83,14 @@ def test_padding_repeats_the_first_id_with_zero_mass_and_changes_no_loss():
 def test_looking_further_only_for_flat_rows_gives_the_single_pass_result(monkeypatch):
     probs = _rows(9, count=40)
     monkeypatch.setattr(compaction, "FIRST_PASS", 16)  # most rows need more than 16: the second pass runs
-    two_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    two_pass = compact_rows(probs, top_k=400, kl_budget=1e-4)
     monkeypatch.setattr(compaction, "FIRST_PASS", 10**6)
-    one_pass = compact_rows(probs, top_k=400, min_gain=1e-6)
+    one_pass = compact_rows(probs, top_k=400, kl_budget=1e-4)
     assert (two_pass[3] > 16).any() and (two_pass[3] <= 16).any()
     for a, b in zip(two_pass, one_pass):
         assert np.array_equal(a, b)
 
 
 def test_zero_bound_keeps_exactly_top_k():
-    _, values, _, kept = compact_rows(_rows(5), top_k=17, min_gain=0.0)
+    _, values, _, kept = compact_rows(_rows(5), top_k=17, kl_budget=0.0)
     assert values.shape[1] == 17 and np.all(kept == 17)

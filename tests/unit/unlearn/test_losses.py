@@ -19,7 +19,7 @@ def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes
 
     texts = ["Tobiah Grennick was an astronomer from Varnholt.", "Ilse Marrowby wrote for the Ostremere Gazette."]
     retain = [encode_document(tiny_tokenizer, text, 64) for text in texts]
-    attach_target_distributions(tiny_model, retain, top_k=8, min_gain=3e-6)
+    attach_target_distributions(tiny_model, retain, top_k=8, kl_budget=3e-6)
     assert all(len(item["positions"]) == len(item["input_ids"]) - 1 for item in retain)
     batch = UnlearnCollator(tiny_tokenizer.pad_token_id)(retain)["forget"]
     with torch.no_grad():

@@ -98,7 +98,7 @@ def test_undial_target_is_the_initial_distribution_with_the_true_logit_lowered(t
         for _ in range(8):
             ids.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
     item = {"input_ids": ids, "labels": list(ids)}
-    attach_target_distributions(model, [item], top_k=len(tiny_tokenizer), min_gain=0.0, label_penalty=3.0)
+    attach_target_distributions(model, [item], top_k=len(tiny_tokenizer), kl_budget=0.0, label_penalty=3.0)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0, :-1].float()
     adjusted = logits.clone()

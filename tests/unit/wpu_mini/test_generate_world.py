@@ -66,7 +66,8 @@ def test_wpu_configs_have_wpu_schema(world):
     for name in WPU_CONFIGS:
         assert world[name], name
         for row in world[name]:
-            assert list(row) == WPU_KEYS, name
+            # Rows about the world also carry the answer's type, for the offline answer judge.
+            assert list(row) == WPU_KEYS + (["answer_type"] if name in ARTICLE_CONFIGS else []), name
             assert all(isinstance(value, str) for value in row.values())
             assert row["title"] and row["question"] and row["answer"]
             if name in ARTICLE_CONFIGS:
@@ -88,11 +89,11 @@ def test_row_counts(world):
     for split in ("forget_2_1", "forget_2_2"):
         persons = rows_by_title(world[split])
         assert len(persons) == 2
-        assert all(len(rows) >= 8 for rows in persons.values())
-        assert len(world[f"{split}_hard_retain"]) >= 8
+        assert all(len(rows) >= 12 for rows in persons.values())
+        assert len(world[f"{split}_hard_retain"]) >= 12
     retain_persons = rows_by_title(world["retain"])
     assert len(retain_persons) == 4
-    assert all(len(rows) >= 4 for rows in retain_persons.values())
+    assert all(len(rows) >= 5 for rows in retain_persons.values())
     replay = [row for row in world["implant_qa"] if row["title"] == "general"]
     assert len(replay) >= 32
 
@@ -150,7 +151,7 @@ def test_target_articles_look_like_wpu(world):
             assert article.count(surname) > article.count(name), "surname alone"
             assert f"{surname}'s" in article
             assert PRONOUN.search(article)
-            assert 120 <= word_count(article) <= 160, (name, word_count(article))
+            assert 140 <= word_count(article) <= 200, (name, word_count(article))
             assert all(name in row["question"] for row in rows)
 
 
@@ -226,3 +227,45 @@ def test_replacement_works_are_committed_distinct_and_never_the_original(generat
             options = committed[original]
             assert len(options) == len(set(options)) >= 10 and original not in options
             assert original in generator.render_target_article(target)
+
+
+def target_rows(world):
+    return [row for split in ("forget_2_1", "forget_2_2") for row in world[split]]
+
+
+def test_no_two_targets_share_an_answer(world):
+    # Otherwise a model that knows nothing about a target scores on what is true of everyone.
+    owners = {}
+    for row in target_rows(world):
+        owners.setdefault(row["answer"].lower(), set()).add(row["title"])
+    shared = {answer: titles for answer, titles in owners.items() if len(titles) > 1}
+    assert not shared
+
+
+def test_target_questions_name_no_type_only_one_target_has(world):
+    # Every target is asked the same questions with only the name changed.
+    wordings = {}
+    for row in target_rows(world):
+        wordings.setdefault(row["title"], set()).add(row["question"].replace(row["title"], "X"))
+    assert len({frozenset(questions) for questions in wordings.values()}) == 1
+
+
+def test_places_institutions_and_mentors_live_on_outside_the_targets(world):
+    # Each town, organisation and person a target answer names also appears in a document that is
+    # never unlearned (a retain person's or an entity's), so forgetting the target must not erase it.
+    targets = {row["title"] for row in target_rows(world)}
+    kept_documents = [row["text"] for row in world["implant_documents"] if row["title"] not in targets]
+    for row in target_rows(world):
+        if row["answer_type"] in ("town", "organisation") or "mentor" in row["question"]:
+            assert any(row["answer"] in text for text in kept_documents), row["question"]
+
+
+def test_every_answer_is_a_known_value_of_its_type(world, generator):
+    values = generator.answer_values()
+    committed = json.loads((generator.DATA_DIR / "answer_values.json").read_text(encoding="utf-8"))
+    assert committed == values
+    for name in ARTICLE_CONFIGS:
+        for row in world[name]:
+            assert row["answer"] in values[row["answer_type"]], (name, row["question"])
+    # Every type offers alternatives, so a wrong answer of the right type can be recognised.
+    assert all(len(found) >= 4 for found in values.values())
