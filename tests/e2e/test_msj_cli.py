@@ -5,8 +5,11 @@ import json
 
 import pandas as pd
 
+from causal_unlearn.core.data import load_split
 from helpers import run_cli
 
+# Every question of the pool's splits (config/base.yaml msj.pool_splits), each answered once.
+POOL_QUESTIONS = len(load_split("data/wpu_mini", "retain")) + len(load_split("data/wpu_mini", "general_retain"))
 SHOTS = [(f"Where did person number {i} work in {1900 + i}?", f"Person number {i} worked at the mill of town {i}, "
           f"where they stayed for {i + 3} years.") for i in range(20)]
 
@@ -54,7 +57,7 @@ def test_cli_empty_pool_skips_the_attack_with_one_warning_and_the_pool_cache_is_
     stats = pd.read_csv(tmp_path / "eval" / "aggregate_stat.csv")
     assert stats[["MSJ attack ROUGE", "MSJ ROUGE (0 shots)", "MSJ stranger ROUGE", "MSJ recovery"]].isna().all().all()
     cache = json.loads((tmp_path / "eval" / "msj_shot_pool.json").read_text())
-    assert len(cache["items"]) == 16 + 29  # every question of retain and general_retain was answered once
+    assert len(cache["items"]) == POOL_QUESTIONS  # every question of retain and general_retain was answered once
     # Another threshold reuses the cached answers instead of generating them again.
     again = _cli(tmp_path, "msj.pool_min_rouge=0.0")
     assert again.returncode == 0 and "reusing the shot pool" in again.stdout, again.stdout[-2000:]
@@ -69,7 +72,7 @@ def test_cli_builds_shots_from_the_pre_unlearning_models_answers(tmp_path):
                   "eval.ds_size=1")
     assert result.returncode == 0, result.stderr[-2000:]
     items = json.loads((tmp_path / "eval" / "msj_shot_pool.json").read_text())["items"]
-    assert len(items) == 16 + 29 and all(item["generated"] for item in items)
+    assert len(items) == POOL_QUESTIONS and all(item["generated"] for item in items)
     output = json.loads((tmp_path / "eval" / "msj_attack_output.json").read_text())
     assert 0 < output["num_shots"][0] < 16  # shots dropped to fit 250 tokens, some kept
 
