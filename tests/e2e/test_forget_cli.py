@@ -104,9 +104,9 @@ def test_zero3_run_trains_like_a_plain_run_and_is_evaluated_after_it(trained_run
 
 # Loss values of the seeded 3-step runs on this CPU build (torch 2.13.0); a change here means
 # the data, the loss or the schedule changed. Steps 1 and 2 match because warmup starts at lr 0.
-PINNED_LOSSES = {
-    "grad_ascent": [-10.770711898803711, -10.770711898803711, -10.915522575378418],
-    "npo": [13.862943649291992, 13.862943649291992, 2.9549880027770996],
+PINNED_LOSSES = {  # measured on the embedded world version 2 (data/wpu_mini)
+    "grad_ascent": [-10.770273208618164, -10.770273208618164, -10.911044120788574],
+    "npo": [13.862943649291992, 13.862943649291992, 3.09525728225708],
 }
 
 
