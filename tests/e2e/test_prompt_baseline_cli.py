@@ -28,7 +28,10 @@ def test_prompt_baseline_writes_the_evaluation_schema_behind_the_system_prompt(t
         assert set(log) == set(plain_logs[name])
     plain_columns = list(pd.read_csv(plain_dir / "aggregate_stat.csv").columns)
     assert list(pd.read_csv(baseline_dir / "aggregate_stat.csv").columns) == plain_columns
-    assert plain_columns[-2:] == ["Other Persons ROUGE", "Other Persons Probability"]
+    # The Other Persons task's columns come last: its ROUGE and Probability, then (the embedded world
+    # knows its answers) the answer judge's three rates.
+    assert plain_columns[-5:] == ["Other Persons ROUGE", "Other Persons Probability", "Other Persons Leak rate",
+                                  "Other Persons Invented fact rate", "Other Persons No claim rate"]
 
     titles = ["Harlan J. Whitcombe", "Zoë Ellingrath"]  # the forget_2_1 targets
     prompt = baseline_logs["eval_log_forget.json"]["generated_text"]["0"][0]
