@@ -3,6 +3,8 @@
 Used for the embedded default's knowledge implant (config/finetune_mini.yaml), and for TOFU
 target and retain models. Idempotent: a finished save_dir records the fingerprint of its
 inputs and is reused when they have not changed; the folder appears only when complete.
+With `save_epochs`, the model after each listed epoch is also kept, as save_dir/epoch-{k}/: a
+learning curve from one run.
 """
 
 import logging
@@ -26,6 +28,36 @@ from causal_unlearn.unlearn.collators import PaddingCollator
 
 logger = logging.getLogger("finetune")
 DONE_MARKER = "finetune_done.json"
+
+
+def snapshot_dir(save_dir: Path, epoch: int) -> Path:
+    """Where the model after `epoch` is kept when save_epochs lists it."""
+    return save_dir / f"epoch-{epoch}"
+
+
+def check_save_epochs(save_epochs, num_epochs) -> list[int]:
+    """The listed epochs, refused unless each is a whole epoch the run reaches."""
+    epochs = list(save_epochs)
+    for epoch in epochs:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= num_epochs:
+            raise UserError(f"save_epochs holds {epoch}, which is not a whole epoch from 1 to num_epochs={num_epochs}; "
+                            f"set save_epochs to such a list, for example save_epochs=[2,4].")
+    return epochs
+
+
+def epoch_snapshots(epochs: list[int], folder: Path, tokenizer):
+    """A Trainer callback that saves a loadable model folder after each listed epoch."""
+    from transformers import TrainerCallback
+
+    class EpochSnapshots(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            epoch = round(state.epoch)  # the Trainer counts epochs as floats (3.0000001)
+            if epoch in epochs and state.is_world_process_zero:
+                model.save_pretrained(str(snapshot_dir(folder, epoch)))
+                tokenizer.save_pretrained(str(snapshot_dir(folder, epoch)))
+                logger.info("Saved the model after epoch %d", epoch)
+
+    return EpochSnapshots()
 
 
 def build_examples(cfg: DictConfig, family, tokenizer) -> list[dict]:
@@ -60,6 +92,10 @@ def input_fingerprint(cfg: DictConfig) -> str:
         files = [data_dir / f"{name}.json" for name in [*cfg.document_splits, *cfg.qa_splits]]
         corpus = [(path.name, file_fingerprint(path)) for path in files if path.is_file()]
     settings = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "save_dir"}
+    if not settings.get("save_epochs"):
+        # Snapshots do not change the final weights; without any, the fingerprint stays what it was
+        # before the key existed, so models cached then are still current.
+        settings.pop("save_epochs", None)
     return fingerprint(settings, corpus, folder_fingerprint(model_dir(family, cfg.model_path)))
 
 
@@ -96,7 +132,9 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
         bf16=model.dtype == torch.bfloat16,
         use_cpu=not torch.accelerator.is_available(),  # so CPU processes under torchrun form one gloo group
     )
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id))
+    callbacks = [epoch_snapshots(list(cfg.save_epochs), staging, tokenizer)] if cfg.save_epochs else []
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id),
+                      callbacks=callbacks)
     started = time.time()
     result = trainer.train()
     seconds = time.time() - started
@@ -113,6 +151,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
 def run_finetune(cfg: DictConfig) -> None:
     """Train into a staging folder and publish it as save_dir, unless save_dir is up to date."""
     set_seed(cfg.seed)
+    check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = input_fingerprint(cfg)
     if is_current(save_dir / DONE_MARKER, wanted):

@@ -66,3 +66,27 @@ def test_two_torchrun_processes_publish_one_complete_model(tmp_path):
     assert not list(tmp_path.glob(".model.partial-*"))
     # Which process finished last decided the outcome; that only one publishes is what makes it safe.
     assert (result.stdout + result.stderr).count("Saved fine-tuned model") == 1
+
+
+def test_save_epochs_keeps_the_model_after_each_listed_epoch(tmp_path):
+    """Under a constant learning rate the snapshot after epoch 1 of a two-epoch run is the one-epoch model."""
+    make_corpus(tmp_path)
+    constant = ["lr_scheduler_type=constant_with_warmup"]
+    curve = run_cli(*finetune_args(tmp_path, tmp_path / "curve", "num_epochs=2", "save_epochs=[1]", *constant))
+    assert curve.returncode == 0, curve.stderr[-3000:]
+    one_epoch = run_cli(*finetune_args(tmp_path, tmp_path / "one", *constant))
+    assert one_epoch.returncode == 0, one_epoch.stderr[-3000:]
+    snapshot = load_file(tmp_path / "curve" / "epoch-1" / "model.safetensors")
+    expected = load_file(tmp_path / "one" / "model.safetensors")
+    assert all(torch.allclose(snapshot[name], expected[name], atol=1e-6) for name in expected)
+    assert (tmp_path / "curve" / "epoch-1" / "tokenizer_config.json").is_file()
+    assert not (tmp_path / "curve" / "epoch-2").exists()  # the final model is save_dir itself
+    final = load_file(tmp_path / "curve" / "model.safetensors")
+    assert not all(torch.equal(final[name], snapshot[name]) for name in snapshot)
+
+
+def test_save_epochs_beyond_the_run_is_refused_before_training(tmp_path):
+    make_corpus(tmp_path)
+    result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "save_epochs=[2]"))
+    assert result.returncode == 1 and "save_epochs holds 2" in result.stderr
+    assert not (tmp_path / "model").exists()
