@@ -15,8 +15,13 @@ from causal_unlearn.core.paths import resolve_repo_path
 logger = logging.getLogger(__name__)
 
 
+# JSON files a world folder may hold beside its splits: the answer judge's catalog
+# (eval/answer_judge.py) and the teacher's replacement titles (teacher.replace_works). Not splits.
+SIDE_FILES = {"answer_values", "replace_works"}
+
+
 def local_configs(folder: Path) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.json"))
+    return sorted(p.stem for p in folder.glob("*.json") if p.stem not in SIDE_FILES)
 
 
 def _read_json_lines(path: Path) -> list[dict]:
