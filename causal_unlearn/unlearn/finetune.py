@@ -4,7 +4,8 @@ Used for the embedded default's knowledge implant (config/finetune_mini.yaml), a
 target and retain models. Idempotent: a finished save_dir records the fingerprint of its
 inputs and is reused when they have not changed; the folder appears only when complete.
 With `save_epochs`, the model after each listed epoch is also kept, as save_dir/epoch-{k}/: a
-learning curve from one run.
+learning curve from one run. With `base_mix`, the saved weights (snapshots too) have that share
+of the start weights mixed back in.
 """
 
 import logging
@@ -45,15 +46,33 @@ def check_save_epochs(save_epochs, num_epochs) -> list[int]:
     return epochs
 
 
-def epoch_snapshots(epochs: list[int], folder: Path, tokenizer):
-    """A Trainer callback that saves a loadable model folder after each listed epoch."""
+def check_base_mix(base_mix) -> float:
+    """A share of the start weights: from 0 (the trained weights) to 1 (the start weights)."""
+    if isinstance(base_mix, bool) or not isinstance(base_mix, (int, float)) or not 0 <= base_mix <= 1:
+        raise UserError(f"base_mix={base_mix} is not a share from 0 to 1; set base_mix to one, for example base_mix=0.4.")
+    return float(base_mix)
+
+
+def mixed_weights(model, start: dict[str, torch.Tensor], base_mix: float) -> dict[str, torch.Tensor]:
+    """The model's weights with `base_mix` of the start weights mixed back in, (1 - m) trained + m start.
+
+    Interpolating toward the start weights (WiSE-FT, Wortsman et al., 2022) gives back general
+    knowledge a fine-tune wore away, at a smaller cost to what it taught than a shorter fine-tune.
+    """
+    return {name: torch.lerp(value.detach(), start[name], base_mix) for name, value in model.state_dict().items()}
+
+
+def epoch_snapshots(epochs: list[int], folder: Path, tokenizer, start: dict[str, torch.Tensor] | None, base_mix: float):
+    """A Trainer callback that saves a loadable model folder after each listed epoch (mixed as the
+    final model is, so that a snapshot is what a shorter run would have saved)."""
     from transformers import TrainerCallback
 
     class EpochSnapshots(TrainerCallback):
         def on_epoch_end(self, args, state, control, model=None, **kwargs):
             epoch = round(state.epoch)  # the Trainer counts epochs as floats (3.0000001)
             if epoch in epochs and state.is_world_process_zero:
-                model.save_pretrained(str(snapshot_dir(folder, epoch)))
+                weights = mixed_weights(model, start, base_mix) if start else None
+                model.save_pretrained(str(snapshot_dir(folder, epoch)), state_dict=weights)
                 tokenizer.save_pretrained(str(snapshot_dir(folder, epoch)))
                 logger.info("Saved the model after epoch %d", epoch)
 
@@ -92,10 +111,11 @@ def input_fingerprint(cfg: DictConfig) -> str:
         files = [data_dir / f"{name}.json" for name in [*cfg.document_splits, *cfg.qa_splits]]
         corpus = [(path.name, file_fingerprint(path)) for path in files if path.is_file()]
     settings = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "save_dir"}
-    if not settings.get("save_epochs"):
-        # Snapshots do not change the final weights; without any, the fingerprint stays what it was
-        # before the key existed, so models cached then are still current.
-        settings.pop("save_epochs", None)
+    # Keys added since models were first cached: at their defaults (no snapshots, no mixing) they
+    # leave the fingerprint what it was before they existed, so those models are still current.
+    for key, default in (("save_epochs", []), ("base_mix", 0.0)):
+        if key in settings and settings[key] == default:
+            settings.pop(key)
     return fingerprint(settings, corpus, folder_fingerprint(model_dir(family, cfg.model_path)))
 
 
@@ -108,6 +128,8 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     tokenizer = load_tokenizer(family, cfg.model_path)
     examples = build_examples(cfg, family, tokenizer)
     model = load_model(family, cfg.model_path)
+    base_mix = check_base_mix(cfg.base_mix)
+    start = {name: value.detach().clone() for name, value in model.state_dict().items()} if base_mix else None
     if family.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     n_tokens = sum(len(example["input_ids"]) for example in examples)
@@ -132,7 +154,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
         bf16=model.dtype == torch.bfloat16,
         use_cpu=not torch.accelerator.is_available(),  # so CPU processes under torchrun form one gloo group
     )
-    callbacks = [epoch_snapshots(list(cfg.save_epochs), staging, tokenizer)] if cfg.save_epochs else []
+    callbacks = [epoch_snapshots(list(cfg.save_epochs), staging, tokenizer, start, base_mix)] if cfg.save_epochs else []
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id),
                       callbacks=callbacks)
     started = time.time()
@@ -140,6 +162,8 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     seconds = time.time() - started
     if not trainer.is_world_process_zero():
         return None
+    if start:
+        model.load_state_dict(mixed_weights(model, start, base_mix))
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
     shutil.rmtree(staging / "trainer", ignore_errors=True)
@@ -152,6 +176,7 @@ def run_finetune(cfg: DictConfig) -> None:
     """Train into a staging folder and publish it as save_dir, unless save_dir is up to date."""
     set_seed(cfg.seed)
     check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
+    check_base_mix(cfg.base_mix)
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = input_fingerprint(cfg)
     if is_current(save_dir / DONE_MARKER, wanted):

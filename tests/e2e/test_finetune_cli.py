@@ -68,21 +68,25 @@ def test_two_torchrun_processes_publish_one_complete_model(tmp_path):
     assert (result.stdout + result.stderr).count("Saved fine-tuned model") == 1
 
 
-def test_save_epochs_keeps_the_model_after_each_listed_epoch(tmp_path):
-    """Under a constant learning rate the snapshot after epoch 1 of a two-epoch run is the one-epoch model."""
+def test_snapshots_are_the_shorter_runs_and_base_mix_interpolates_toward_the_start(tmp_path):
+    """Under a constant learning rate the snapshot after epoch 1 of a two-epoch run is the one-epoch
+    model, mixed with the start weights as the final model is; the mix is (1 - m) trained + m start."""
     make_corpus(tmp_path)
     constant = ["lr_scheduler_type=constant_with_warmup"]
-    curve = run_cli(*finetune_args(tmp_path, tmp_path / "curve", "num_epochs=2", "save_epochs=[1]", *constant))
-    assert curve.returncode == 0, curve.stderr[-3000:]
-    one_epoch = run_cli(*finetune_args(tmp_path, tmp_path / "one", *constant))
-    assert one_epoch.returncode == 0, one_epoch.stderr[-3000:]
+    runs = {"curve": ["num_epochs=2", "save_epochs=[1]", "base_mix=0.5"], "mixed": ["base_mix=0.5"], "plain": []}
+    for name, extra in runs.items():
+        result = run_cli(*finetune_args(tmp_path, tmp_path / name, *constant, *extra))
+        assert result.returncode == 0, result.stderr[-3000:]
     snapshot = load_file(tmp_path / "curve" / "epoch-1" / "model.safetensors")
-    expected = load_file(tmp_path / "one" / "model.safetensors")
-    assert all(torch.allclose(snapshot[name], expected[name], atol=1e-6) for name in expected)
+    mixed = load_file(tmp_path / "mixed" / "model.safetensors")
+    plain = load_file(tmp_path / "plain" / "model.safetensors")
+    start = load_file(embedded_model_dir("tiny-random") / "model.safetensors")
+    assert all(torch.allclose(snapshot[name], mixed[name], atol=1e-6) for name in mixed)
+    assert all(torch.allclose(mixed[name], 0.5 * plain[name] + 0.5 * start[name], atol=1e-6) for name in mixed)
     assert (tmp_path / "curve" / "epoch-1" / "tokenizer_config.json").is_file()
     assert not (tmp_path / "curve" / "epoch-2").exists()  # the final model is save_dir itself
     final = load_file(tmp_path / "curve" / "model.safetensors")
-    assert not all(torch.equal(final[name], snapshot[name]) for name in snapshot)
+    assert not all(torch.equal(final[name], snapshot[name]) for name in final)  # a tied head is saved once, as the embedding
 
 
 def test_save_epochs_beyond_the_run_is_refused_before_training(tmp_path):

@@ -1,11 +1,13 @@
-"""The finetune stage's pure parts: which save_epochs are accepted, and the fingerprint they leave."""
+"""The finetune stage's pure parts: which save_epochs and base_mix are accepted, the mixed weights,
+and the fingerprint the new keys leave at their defaults."""
 
 import pytest
+import torch
 from omegaconf import OmegaConf, open_dict
 
 from causal_unlearn.core.configs import compose_config
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.unlearn.finetune import check_save_epochs, input_fingerprint
+from causal_unlearn.unlearn.finetune import check_base_mix, check_save_epochs, input_fingerprint, mixed_weights
 
 
 @pytest.mark.parametrize("epochs", [[], [1], [1, 3, 5]])
@@ -19,12 +21,32 @@ def test_an_epoch_the_run_does_not_end_is_refused_with_its_value(entry):
         check_save_epochs([1, entry], 5)
 
 
-def test_no_snapshots_keep_the_fingerprint_of_a_config_without_the_key():
-    """Models cached before save_epochs existed stay current; asking for snapshots retrains."""
-    cfg = compose_config("finetune_mini.yaml", ["model_family=tiny-random"])
-    without_key = OmegaConf.create(OmegaConf.to_container(cfg))
-    with open_dict(without_key):
-        del without_key["save_epochs"]
-    assert input_fingerprint(cfg) == input_fingerprint(without_key)
-    assert input_fingerprint(compose_config("finetune_mini.yaml", ["model_family=tiny-random", "save_epochs=[2]"])) \
-        != input_fingerprint(cfg)
+@pytest.mark.parametrize("share", [0, 0.4, 1])
+def test_a_share_from_zero_to_one_is_accepted(share):
+    assert check_base_mix(share) == share
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, True, "half"])
+def test_a_base_mix_outside_zero_to_one_is_refused(share):
+    with pytest.raises(UserError, match="base_mix="):
+        check_base_mix(share)
+
+
+def test_mixed_weights_move_each_weight_the_share_of_the_way_back_to_the_start():
+    model = torch.nn.Linear(3, 2)
+    start = {name: torch.zeros_like(value) for name, value in model.state_dict().items()}
+    mixed = mixed_weights(model, start, 0.25)
+    assert set(mixed) == set(start)
+    assert all(torch.allclose(mixed[name], 0.75 * value) for name, value in model.state_dict().items())
+
+
+def test_new_keys_at_their_defaults_keep_the_fingerprint_of_a_config_without_them():
+    """Models cached before save_epochs and base_mix existed stay current; setting either retrains."""
+    overrides = ["model_family=tiny-random"]
+    cfg = compose_config("finetune_mini.yaml", overrides)
+    without_keys = OmegaConf.create(OmegaConf.to_container(cfg))
+    with open_dict(without_keys):
+        del without_keys["save_epochs"], without_keys["base_mix"]
+    assert input_fingerprint(cfg) == input_fingerprint(without_keys)
+    for setting in ("save_epochs=[2]", "base_mix=0.4"):
+        assert input_fingerprint(compose_config("finetune_mini.yaml", [*overrides, setting])) != input_fingerprint(cfg)
