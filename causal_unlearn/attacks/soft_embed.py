@@ -57,8 +57,8 @@ HELD_OUT_COLUMN = "Embed Attack ROUGE (held-out)"
 JUDGE_PREFIX = "Embed Attack"  # the answer judge's columns: "Embed Attack Leak rate", ...
 # Part of the output's fingerprint: raise it when the protocol changes what a score means, so older
 # outputs are recomputed instead of skipped. 2: vectors inside the user turn, real-token start,
-# loss threshold, filtered openers, no attack as a candidate.
-PROTOCOL_VERSION = 2
+# loss threshold, filtered openers, no attack as a candidate. 3: one opener per restart, the best first.
+PROTOCOL_VERSION = 3
 NO_ATTACK = "no attack"
 
 # Affirmative answer openers the attack is trained to elicit. soft_embed.num_openers takes the first
@@ -129,6 +129,7 @@ def keep_openers(table: list[list[float]], plain: list[float], questions: list[i
     plain_score = np.mean([plain[q] for q in questions])
     scores = [np.mean([row[q] for q in questions]) for row in table]
     kept = [o for o, score in enumerate(scores) if score >= plain_score - 1 / len(questions) - 1e-9]
+    kept.sort(key=lambda o: -scores[o])  # stable: the best opener first, the listed order on ties
     if not kept:
         kept = [int(np.argmax(scores))]
         logger.warning("no opener keeps recall within one answer of plain (%.3f); training for the best one, %r (%.3f)",
@@ -139,13 +140,14 @@ def keep_openers(table: list[list[float]], plain: list[float], questions: list[i
 def train_restarts(answerer: Answerer, golds: list[str], kept: list[int], settings, max_steps: int,
                    desc: str) -> list[Candidate]:
     """settings.restarts restarts on the answerer's questions, each answering the questions it was trained on.
-    Question i of restart r is trained for opener kept[(i + r) mod len(kept)]: varied wording, a fixed target."""
+    Restart r trains every question for one opener, kept[r mod len(kept)] (the best kept opener first):
+    one wording to learn perturbs the answers less than a different wording per question."""
     model, tokenizer, items = answerer.model, answerer.tokenizer, answerer.items
     generator = torch.Generator().manual_seed(int(settings.seed))
     candidates = []
     with tqdm(total=settings.restarts * max_steps, desc=desc) as progress:
         for restart in range(settings.restarts):
-            targets = [opener_ids(tokenizer, kept[(i + restart) % len(kept)], item.name) for i, item in enumerate(items)]
+            targets = [opener_ids(tokenizer, kept[restart % len(kept)], item.name) for item in items]
             start = initial_attack(model, tokenizer, settings, restart, generator)
             trained = train_attack(model, items, targets, start, settings, max_steps, generator, progress)
             answers = answerer.answers(trained.attack)

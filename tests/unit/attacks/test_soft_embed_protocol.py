@@ -52,8 +52,8 @@ def test_keep_openers_keeps_those_within_one_answer_of_plain(caplog):
              [1.0, 1.0, 0.5, 0.0],   # one answer lower (1 / 4): kept
              [1.0, 0.0, 0.5, 0.5],   # one and a half lower: dropped
              [1.0, 1.0, 1.0, 1.0]]   # better than plain
-    assert keep_openers(table, plain, [0, 1, 2, 3]) == [0, 1, 3]
-    assert keep_openers(table, plain, [0, 1]) == [0, 1, 2, 3]  # on this half opener 2 loses just one answer
+    assert keep_openers(table, plain, [0, 1, 2, 3]) == [3, 0, 1]  # the best first: restart 0 trains for it
+    assert keep_openers(table, plain, [0, 1]) == [0, 1, 3, 2]  # on this half opener 2 loses just one answer
     with caplog.at_level(logging.WARNING, logger="soft_embed_attack"):
         assert keep_openers([[0.0, 0.0, 0.0, 0.5], [0.0, 0.0, 0.5, 0.5]], plain, [0, 1, 2, 3]) == [1]
     assert "no opener keeps recall" in caplog.text
