@@ -17,7 +17,9 @@ import platform
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("teacher", "teacher_world", "train_step", "eval_generation", "end_to_end", "gpu")
+SECTIONS = ("limits", "teacher", "teacher_world", "train_step", "eval_generation", "end_to_end", "gpu")
+# Share of each stage's limit the performance issue asks for (CPU, 2 cores, fp32); bench/limits.py holds the same.
+LIMIT_GOALS = {"teacher": 0.60, "intervention step": 0.40, "answer losses": 0.50, "decode batch 1": 0.50}
 NOT_RUN = {"gpu": "## GPU check\n\nNot run: `python bench/gpu_check.py` on a CUDA machine writes this section.\n"}
 
 
@@ -48,9 +50,9 @@ def goal_rows(data: dict) -> list[str]:
     rows = []
     teacher = data.get("teacher")
     if teacher:
-        speed, disk = teacher_ratios(teacher)
-        rows.append(f"| teacher tokens/s, compact / dense | >= 3x | {min(speed):.2f}x to {max(speed):.2f}x | "
-                    f"{'yes' if min(speed) >= 3 else 'no'} |")
+        # The speed ratio is no goal any more: both paths do nearly the same arithmetic (the work row);
+        # how fast each stage runs is measured against the machine's limit (the limits rows).
+        _, disk = teacher_ratios(teacher)
         rows.append(f"| teacher bytes on disk, dense / compact | >= 100x | {min(disk):.0f}x to {max(disk):.0f}x | "
                     f"{'yes' if min(disk) >= 100 else 'no'} |")
         work = [r["work_ratio"] for r in teacher if "work_ratio" in r]
@@ -60,15 +62,24 @@ def goal_rows(data: dict) -> list[str]:
         gpu_teacher = data.get("gpu", {}).get(f"teacher_{model}")
         if gpu_teacher:
             speed, _ = teacher_ratios(gpu_teacher)
-            rows.append(f"| teacher tokens/s, compact / dense, GPU, {model} (gpu_check.py) | >= 3x | "
-                        f"{min(speed):.2f}x to {max(speed):.2f}x | {'yes' if min(speed) >= 3 else 'no'} |")
-    world = data.get("teacher_world")
-    if world:
-        default = world[0]  # teacher_world.py measures the configs' defaults first
-        rows.append(f"| teacher KL(dense \\|\\| compact), embedded world, defaults | <= 1e-3 nats/pos | "
+            rows.append(f"| teacher tokens/s, compact / dense, GPU, {model} (gpu_check.py) | reported | "
+                        f"{min(speed):.2f}x to {max(speed):.2f}x | - |")
+    # Storage goals per world: <= 1% of dense on the embedded world; below the 6.2% the earlier keep rule
+    # (a fixed marginal gain) stored on two unfamiliar persons.
+    storage_goals = {"embedded": 0.01, "unfamiliar": 0.062}
+    for world in data.get("teacher_world", []):
+        default = world["results"][0]  # teacher_world.py measures the configs' defaults first
+        goal = storage_goals.get(world["key"], 0.01)
+        rows.append(f"| teacher KL(full \\|\\| stored), {world['name']}, defaults | <= 1e-3 nats/pos | "
                     f"{default['mean_kl']:.2e} | {'yes' if default['mean_kl'] <= 1e-3 else 'no'} |")
-        rows.append(f"| teacher storage / dense float32, same positions | <= 1% | {100 * default['storage_fraction']:.2f}% | "
-                    f"{'yes' if default['storage_fraction'] <= 0.01 else 'no'} |")
+        rows.append(f"| teacher storage / dense float32, {world['name']} | {'<=' if goal == 0.01 else '<'} {100 * goal:g}% | "
+                    f"{100 * default['storage_fraction']:.2f}% | {'yes' if default['storage_fraction'] <= goal else 'no'} |")
+    for stage in data.get("limits", {}).get("stages", []):
+        goal = LIMIT_GOALS.get(stage["stage"])
+        target = f">= {goal:.0%}" if goal is not None else "reported"
+        holds = "-" if goal is None else ("yes" if stage["share"] >= goal else "no")
+        rows.append(f"| {stage['stage']}: share of the {stage['bound']} limit (limits.py) | {target} | "
+                    f"{stage['share']:.0%} | {holds} |")
     steps = data.get("train_step")
     if steps:
         ratio = steps["steps"]["ratio"]

@@ -1,6 +1,10 @@
-"""Benchmark: how faithful and how small the compact teacher is on the embedded world.
+"""Benchmark: how faithful and how small the compact teacher is, on the embedded world and on persons
+the model has never read about.
 
-For every chunk of the forget splits, the full teacher rows (the mean of the N aligned,
+Two worlds: the embedded one (data/wpu_mini, which the implanted model knows), and the hand-written
+varied-prose world (tests/data/varied_world: other persons, natural wording; unfamiliar to the
+implanted model, so its teacher rows are flatter and need more tokens). For every chunk of the forget
+splits of each, the full teacher rows (the mean of the N aligned,
 name-corrected distributions over the whole vocabulary, before compaction) are built once and
 compared with what the artifact stores at the given settings (causal_unlearn/teacher/compaction.py):
 
@@ -8,8 +12,10 @@ compared with what the artifact stores at the given settings (causal_unlearn/tea
 - tokens kept per position (mean, median, 99th percentile, how many rows hit the top_k cap);
 - bytes per position stored vs the dense float32 full-vocabulary row (goal: <= 1%).
 
-    .venv/bin/python bench/teacher_world.py                         # forget_2_1 and forget_2_2, N=10
-    .venv/bin/python bench/teacher_world.py --splits forget_2_1 --n 5
+    .venv/bin/python bench/teacher_world.py                         # both worlds, forget_2_1 and forget_2_2, N=10
+    .venv/bin/python bench/teacher_world.py --splits forget_2_1 --n 5 --worlds embedded
+
+The report holds a table per world and the KL-versus-bytes curve of both (teacher_world.png).
 """
 
 import argparse
@@ -27,6 +33,8 @@ from common import default_model_path, describe_model  # noqa: E402
 
 # (top_k, kl_budget) pairs measured; the first is the configs' default.
 SETTINGS = ((8192, 1e-3), (8192, 1e-2), (8192, 3e-3), (8192, 3e-4), (8192, 1e-4), (32, 0.0), (256, 0.0))
+WORLDS = {"embedded": ("embedded world (data/wpu_mini)", "data/wpu_mini"),
+          "unfamiliar": ("unfamiliar persons (tests/data/varied_world)", "tests/data/varied_world")}
 
 
 def stored_bytes_per_position(kept: np.ndarray, vocab: int) -> float:
@@ -35,7 +43,7 @@ def stored_bytes_per_position(kept: np.ndarray, vocab: int) -> float:
     return 12 + (4 if vocab <= 2**16 else 6) * float(kept.mean())
 
 
-def full_rows(split: str, n: int, model_path: str | None):
+def full_rows(data_path: str, split: str, n: int, model_path: str | None):
     """Yield the full teacher rows (P, V) of every chunk of a split, built as teacher.py builds them."""
     import torch
     from hydra import compose, initialize_config_dir
@@ -48,7 +56,7 @@ def full_rows(split: str, n: int, model_path: str | None):
 
     torch.set_grad_enabled(False)
     with initialize_config_dir(config_dir=str(REPO / "config"), version_base="1.3"):
-        cfg = compose(config_name="forget_mini", overrides=[f"split={split}", f"teacher.N={n}",
+        cfg = compose(config_name="forget_mini", overrides=[f"data_path={REPO / data_path}", f"split={split}", f"teacher.N={n}",
                                                             f"model_path={model_path}" if model_path else "model_path=null"])
     family = load_family(cfg.model_family)
     tokenizer, model = load_tokenizer(family, cfg.model_path), load_model(family, cfg.model_path).eval()
@@ -63,13 +71,13 @@ def full_rows(split: str, n: int, model_path: str | None):
                 yield rows[2]
 
 
-def measure(splits: list[str], n: int, model_path: str | None) -> list[dict]:
+def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -> list[dict]:
     from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
     per_setting = {s: {"kl": [], "kept": []} for s in SETTINGS}
     vocab = 0
     for split in splits:
-        for rows in full_rows(split, n, model_path):
+        for rows in full_rows(data_path, split, n, model_path):
             vocab = rows.shape[-1]
             dense = rows.cpu().numpy()
             for top_k, kl_budget in SETTINGS:
@@ -87,20 +95,51 @@ def measure(splits: list[str], n: int, model_path: str | None) -> list[dict]:
     return results
 
 
-def write_report(results: list[dict], out: Path, splits: list[str], n: int, model_path: str | None) -> None:
-    lines = ["## Teacher fidelity and size on the embedded world", "",
-             f"Model: {describe_model(model_path)}; splits {', '.join(splits)}; N={n}; every chunk, "
-             f"{results[0]['positions']} positions. Full rows: the mean teacher over the whole vocabulary "
-             "before compaction. Stored: what the artifact keeps (first row: the default settings).", "",
+def world_table(name: str, results: list[dict], splits: list[str], n: int) -> list[str]:
+    lines = [f"### {name}", "", f"Splits {', '.join(splits)}; N={n}; every chunk, {results[0]['positions']} positions.", "",
              "| top_k | kl_budget | mean KL(full \\|\\| stored) nats/pos | worst row | kept tokens mean / median / p99 | "
              "rows at cap | stored / dense float32 |", "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['top_k']} | {r['kl_budget']:g} | {r['mean_kl']:.2e} | {r['max_row_kl']:.2e} | "
                      f"{r['kept_mean']:.1f} / {r['kept_median']:.0f} / {r['kept_p99']:.0f} | {100 * r['at_cap']:.1f}% | "
                      f"{100 * r['storage_fraction']:.3f}% |")
+    return lines + [""]
+
+
+def plot_curves(worlds: list[dict], out: Path) -> None:
+    """Mean KL against stored bytes (share of dense) for each world, one point per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for world, style in zip(worlds, ("-o", "--s")):
+        points = sorted((100 * r["storage_fraction"], r["mean_kl"]) for r in world["results"] if r["kl_budget"] > 0)
+        ax.plot(*zip(*points), style, label=f"{world['name']}, kl_budget sweep")
+        default = world["results"][0]
+        ax.plot(100 * default["storage_fraction"], default["mean_kl"], "k*", markersize=11)
+    ax.axhline(1e-3, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xscale="log", yscale="log", xlabel="stored / dense float32 (%)", ylabel="mean KL(full || stored), nats/pos",
+           title="compact teacher: fidelity per byte (star: default)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def write_report(worlds: list[dict], out: Path, splits: list[str], n: int, model_path: str | None) -> None:
+    lines = ["## Teacher fidelity and size", "",
+             f"Model: {describe_model(model_path)}. Full rows: the mean teacher over the whole vocabulary before "
+             "compaction. Stored: what the artifact keeps (first row: the default settings, top_k 8192 with a "
+             "per-position KL budget of 1e-3 nats).", ""]
+    for world in worlds:
+        lines += world_table(world["name"], world["results"], splits, n)
     out.parent.mkdir(parents=True, exist_ok=True)
+    plot_curves(worlds, out.with_suffix(".png"))
+    lines += [f"![KL against bytes]({out.with_suffix('.png').name})", ""]
     out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.with_suffix(".json").write_text(json.dumps(worlds, indent=1))
 
 
 def main() -> None:
@@ -108,11 +147,13 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["forget_2_1", "forget_2_2"])
     parser.add_argument("--n", type=int, default=10, help="substitute names (the demo's intervention uses 10)")
     parser.add_argument("--model-path", default=None)
+    parser.add_argument("--worlds", nargs="+", choices=list(WORLDS), default=list(WORLDS))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "sections" / "teacher_world.md")
     args = parser.parse_args()
     model_path = args.model_path or default_model_path()
-    results = measure(args.splits, args.n, model_path)
-    write_report(results, args.out, args.splits, args.n, model_path)
+    worlds = [{"key": key, "name": WORLDS[key][0], "data_path": WORLDS[key][1],
+               "results": measure(WORLDS[key][1], args.splits, args.n, model_path)} for key in args.worlds]
+    write_report(worlds, args.out, args.splits, args.n, model_path)
     print(args.out.read_text())
 
 

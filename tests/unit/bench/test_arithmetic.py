@@ -50,3 +50,22 @@ def test_the_work_ratio_is_one_for_equal_work_and_grows_with_what_the_compact_pa
     assert teacher_work_ratio(config, [50, 50], shared=0, positions=50) == 1
     assert teacher_work_ratio(config, [50, 50], shared=0, positions=30) > 1  # logits at fewer positions
     assert teacher_work_ratio(config, [50, 50], shared=20, positions=30) > teacher_work_ratio(config, [50, 50], 10, 30)
+
+
+def _load_stage_work():
+    spec = importlib.util.spec_from_file_location("bench_stage_work", REPO / "bench" / "stage_work.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_limits_counter_sees_the_cpu_attention_kernel(tiny_model):
+    """bench/limits.py adds the CPU attention kernel to torch's table: its count then covers the
+    attention that the plain counter misses, and agrees with the arithmetic to within 1%."""
+    config, ids = tiny_model.config, torch.randint(0, 1000, (1, 64))
+    with torch.no_grad():
+        with_attention = _load_stage_work().count_macs(lambda: tiny_model(ids))
+        without = counted_macs(lambda: tiny_model(ids))
+    expected = forward_macs(config, 64, 0, 64)
+    assert with_attention > without
+    assert abs(with_attention - expected) <= 0.01 * expected
