@@ -31,8 +31,10 @@ sys.path.append(str(Path(__file__).resolve().parent))  # after the repo: bench/t
 
 from common import default_model_path, describe_model  # noqa: E402
 
-# (top_k, kl_budget) pairs measured; the first is the configs' default.
-SETTINGS = ((8192, 1e-3), (8192, 1e-2), (8192, 3e-3), (8192, 3e-4), (8192, 1e-4), (32, 0.0), (256, 0.0))
+# (top_k, kl_budget, scope) measured; the first is the configs' default. "chunk": the budget on each chunk's
+# mean KL (the default); "position": on every position's own KL; kl_budget 0: a fixed top_k.
+SETTINGS = tuple((8192, budget, scope) for scope in ("chunk", "position") for budget in (1e-3, 1e-2, 3e-3, 3e-4, 1e-4)) \
+    + ((32, 0.0, "position"), (256, 0.0, "position"))
 WORLDS = {"embedded": ("embedded world (data/wpu_mini)", "data/wpu_mini"),
           "unfamiliar": ("unfamiliar persons (tests/data/varied_world)", "tests/data/varied_world")}
 
@@ -74,20 +76,20 @@ def full_rows(data_path: str, split: str, n: int, model_path: str | None):
 def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -> list[dict]:
     from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
-    per_setting = {s: {"kl": [], "kept": []} for s in SETTINGS}
+    per_setting = {setting: {"kl": [], "kept": []} for setting in SETTINGS}
     vocab = 0
     for split in splits:
         for rows in full_rows(data_path, split, n, model_path):
             vocab = rows.shape[-1]
             dense = rows.cpu().numpy()
-            for top_k, kl_budget in SETTINGS:
-                ids, values, residual, kept = compact_rows(rows, top_k, kl_budget)
-                per_setting[(top_k, kl_budget)]["kl"].append(stored_kl(dense, ids, values, residual, kept))
-                per_setting[(top_k, kl_budget)]["kept"].append(kept)
+            for top_k, kl_budget, scope in SETTINGS:
+                ids, values, residual, kept = compact_rows(rows, top_k, kl_budget, scope)
+                per_setting[(top_k, kl_budget, scope)]["kl"].append(stored_kl(dense, ids, values, residual, kept))
+                per_setting[(top_k, kl_budget, scope)]["kept"].append(kept)
     results = []
-    for (top_k, kl_budget), found in per_setting.items():
+    for (top_k, kl_budget, scope), found in per_setting.items():
         kl, kept = np.concatenate(found["kl"]), np.concatenate(found["kept"])
-        results.append({"top_k": top_k, "kl_budget": kl_budget, "positions": int(len(kl)), "mean_kl": float(kl.mean()),
+        results.append({"top_k": top_k, "kl_budget": kl_budget, "scope": scope, "positions": int(len(kl)), "mean_kl": float(kl.mean()),
                         "max_row_kl": float(kl.max()), "kept_mean": float(kept.mean()),
                         "kept_median": float(np.median(kept)), "kept_p99": float(np.percentile(kept, 99)),
                         "at_cap": float((kept == top_k).mean()),
@@ -97,10 +99,11 @@ def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -
 
 def world_table(name: str, results: list[dict], splits: list[str], n: int) -> list[str]:
     lines = [f"### {name}", "", f"Splits {', '.join(splits)}; N={n}; every chunk, {results[0]['positions']} positions.", "",
-             "| top_k | kl_budget | mean KL(full \\|\\| stored) nats/pos | worst row | kept tokens mean / median / p99 | "
-             "rows at cap | stored / dense float32 |", "|---|---|---|---|---|---|---|"]
+             "| top_k | kl_budget | scope | mean KL(full \\|\\| stored) nats/pos | worst row | kept tokens mean / median / p99 | "
+             "rows at cap | stored / dense float32 |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['top_k']} | {r['kl_budget']:g} | {r['mean_kl']:.2e} | {r['max_row_kl']:.2e} | "
+        scope = r["scope"] if r["kl_budget"] > 0 else "fixed top_k"
+        lines.append(f"| {r['top_k']} | {r['kl_budget']:g} | {scope} | {r['mean_kl']:.2e} | {r['max_row_kl']:.2e} | "
                      f"{r['kept_mean']:.1f} / {r['kept_median']:.0f} / {r['kept_p99']:.0f} | {100 * r['at_cap']:.1f}% | "
                      f"{100 * r['storage_fraction']:.3f}% |")
     return lines + [""]
@@ -114,9 +117,11 @@ def plot_curves(worlds: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    for world, style in zip(worlds, ("-o", "--s")):
-        points = sorted((100 * r["storage_fraction"], r["mean_kl"]) for r in world["results"] if r["kl_budget"] > 0)
-        ax.plot(*zip(*points), style, label=f"{world['name']}, kl_budget sweep")
+    for world, color in zip(worlds, ("tab:blue", "tab:orange")):
+        for scope, style in (("chunk", "-o"), ("position", "--s")):
+            points = sorted((100 * r["storage_fraction"], r["mean_kl"]) for r in world["results"]
+                            if r["kl_budget"] > 0 and r["scope"] == scope)
+            ax.plot(*zip(*points), style, color=color, label=f"{world['name']}, budget per {scope}")
         default = world["results"][0]
         ax.plot(100 * default["storage_fraction"], default["mean_kl"], "k*", markersize=11)
     ax.axhline(1e-3, color="grey", linewidth=0.8, linestyle=":")
@@ -132,7 +137,7 @@ def write_report(worlds: list[dict], out: Path, splits: list[str], n: int, model
     lines = ["## Teacher fidelity and size", "",
              f"Model: {describe_model(model_path)}. Full rows: the mean teacher over the whole vocabulary before "
              "compaction. Stored: what the artifact keeps (first row: the default settings, top_k 8192 with a "
-             "per-position KL budget of 1e-3 nats).", ""]
+             "KL budget of 1e-3 nats on each chunk's mean; scope position: the same budget on every position).", ""]
     for world in worlds:
         lines += world_table(world["name"], world["results"], splits, n)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,7 @@ CHOICES = {
     "retain_loss": ("ce", "kl"),
     "npo_reference": ("precomputed", "model"),
     "deepspeed": ("auto", "true", "false"),
+    "teacher.kl_budget_scope": ("chunk", "position"),
 }
 
 _ABSENT = object()

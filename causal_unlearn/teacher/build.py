@@ -32,7 +32,7 @@ from causal_unlearn.teacher.substitutes import generated_names, load_name_map, n
 from causal_unlearn.teacher.targets import Target, check_mentions, load_targets
 
 logger = logging.getLogger("teacher")
-CODE_VERSION = 3  # 2: other persons' names left alone; 3: compaction by a KL budget per position. Bump when the teacher computation changes, so old artifacts read as stale
+CODE_VERSION = 4  # 2: other persons' names left alone; 3: compaction by a KL budget per position; 4: the budget spent on each chunk's mean KL. Bump when the teacher computation changes, so old artifacts read as stale
 
 
 def check_method_flags(cfg: DictConfig) -> None:
@@ -97,7 +97,7 @@ def settings_of(cfg: DictConfig) -> TeacherSettings:
     return TeacherSettings(counter_fact_prompt=t.counter_fact_prompt and cfg.input_type == "document",
                            change_name_back=t.change_name_back, whp_baseline=t.whp_baseline,
                            drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, kl_budget=t.kl_budget,
-                           micro_batch=t.micro_batch)
+                           kl_budget_scope=str(t.get("kl_budget_scope", "chunk")).lower(), micro_batch=t.micro_batch)
 
 
 def expected_meta(cfg: DictConfig, targets: list[Target], substitutes: dict[str, list[str]]) -> dict:

@@ -5,7 +5,7 @@ counterfactual prompt), the model reads the N edited texts, and its next-token d
 are aligned back to the original tokens (alignment.py). Where a teacher predicts the
 substitute's name, that probability is moved back onto the real name. The N aligned
 distributions are averaged and kept in compact form (compaction.py: per position the fewest top
-tokens that bring the KL to the full row under kl_budget, plus the residual mass).
+tokens that bring the KL to the full rows under kl_budget, plus the residual mass).
 """
 
 from dataclasses import dataclass
@@ -66,7 +66,8 @@ class TeacherSettings:
     whp_baseline: bool = False
     drop_non_ascii: bool = False  # WPU: pronunciations and foreign-script spans are not trained
     top_k: int = 8192  # most tokens kept per position
-    kl_budget: float = 1e-3  # per position, the fewest tokens with KL(full || stored) under this (nats); 0 = keep top_k
+    kl_budget: float = 1e-3  # KL(full || stored) allowed, nats; 0 = keep top_k
+    kl_budget_scope: str = "chunk"  # spent on the chunk's mean KL ("chunk") or on each position's ("position")
     micro_batch: int = 4
 
 
@@ -118,7 +119,7 @@ def build_chunk_teacher(model, tokenizer, family, chunk: str, title: str, varian
     if rows is None:
         return None
     input_ids, positions, averaged = rows
-    ids, probs, residual, kept = compact_rows(averaged, settings.top_k, settings.kl_budget)
+    ids, probs, residual, kept = compact_rows(averaged, settings.top_k, settings.kl_budget, settings.kl_budget_scope)
     return ChunkTeacher(chunk, input_ids, np.asarray(positions, dtype=np.int32), ids, probs, residual, kept)
 
 

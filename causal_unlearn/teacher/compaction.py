@@ -6,12 +6,20 @@ the compact form is exactly
 
     KL(p || compact) = sum_{i not kept} p_i log(p_i (V - k) / r),   r = sum_{i not kept} p_i
 
-which can be computed for every k at once from prefix sums over the sorted row. Each row keeps
-the fewest tokens that bring that KL under `kl_budget` nats (at most `top_k` tokens): a peaked
-row keeps a handful, a flat one (a small model unsure of the next word, or the mean of N
-teachers that disagree) as many as its budget needs. A fixed budget per position is what the
-student's loss sees (the KL it is trained against is off by at most that much), so it is the
-fidelity that is fixed and the storage that varies. `kl_budget=0` keeps exactly `top_k`.
+which can be computed for every k at once from prefix sums over the sorted row. Two ways to
+spend a budget of `kl_budget` nats (at most `top_k` tokens per row either way):
+
+- scope "position": each row keeps the fewest tokens that bring its own KL under the budget. A
+  peaked row keeps a handful, a flat one (a small model unsure of the next word, or the mean of N
+  teachers that disagree) as many as the budget needs, often thousands.
+- scope "chunk" (the default): the rows compacted together (one chunk's positions) keep the fewest
+  tokens in all that bring their mean KL under the budget. Tokens go where they lower the KL most:
+  every row keeps each token whose gain (the KL it removes) is at least one threshold, chosen by
+  bisection as the largest that meets the mean. That is the byte-optimal split of a mean budget
+  (where gains fall along a row, as they do for sorted probabilities), so a flat row no longer
+  keeps thousands of tokens that each remove almost nothing.
+
+Either way the fidelity is fixed and the storage varies. `kl_budget=0` keeps exactly `top_k`.
 Probabilities are kept at float16 precision (what the artifact stores) except the top one, which
 is what the others and the residual leave of 1, so every row sums to 1.
 
@@ -72,13 +80,63 @@ def _kept_counts(sums: tuple[torch.Tensor, torch.Tensor], values: torch.Tensor, 
     return counts, met
 
 
-def _top_tokens(probs: torch.Tensor, k: int, kl_budget: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+SCOPES = ("chunk", "position")
+BISECTION_STEPS = 60  # on the log of the gain threshold: far finer than any two gains differ
+
+
+def counts_for_mean_budget(curve: torch.Tensor, kl_budget: float) -> torch.Tensor:
+    """(P,) kept counts with the fewest tokens in all whose mean KL is at most `kl_budget`.
+
+    curve (P, K): each row's KL when it keeps 1..K of its sorted tokens. A row keeps every token up
+    to the last whose gain (curve[j-1] - curve[j]) is at least a threshold; the threshold is the
+    largest that meets the mean (bisection). When even K tokens everywhere miss it, every row keeps K.
+    """
+    rows, width = curve.shape
+    ones = torch.ones(rows, dtype=torch.long, device=curve.device)
+    if width == 1 or float(curve[:, 0].mean()) <= kl_budget:
+        return ones
+    if float(curve[:, -1].mean()) > kl_budget:
+        return torch.full_like(ones, width)
+    gains = (curve[:, :-1] - curve[:, 1:]).clamp(min=0.0)  # column j: what keeping token j + 2 removes
+
+    def counts(threshold: float) -> torch.Tensor:
+        worth = gains >= threshold
+        last = worth.shape[-1] - 1 - worth.flip(-1).float().argmax(-1)  # the last token worth keeping
+        return torch.where(worth.any(-1), last + 2, ones)
+
+    def mean_kl(kept: torch.Tensor) -> float:
+        return float(curve.gather(1, (kept - 1)[:, None]).mean())
+
+    # Above the largest gain every row keeps 1 token (too little); a threshold at the smallest positive
+    # gain keeps every token that removes anything, which is as good as all K (enough).
+    high, low = float(gains.max()), float(gains[gains > 0].min()) if bool((gains > 0).any()) else 0.0
+    if low <= 0.0:
+        return torch.full_like(ones, width)
+    best = counts(low)
+    log_low, log_high = np.log(low), np.log(high)
+    for _ in range(BISECTION_STEPS):
+        middle = 0.5 * (log_low + log_high)
+        kept = counts(float(np.exp(middle)))
+        if mean_kl(kept) <= kl_budget:
+            best, log_low = kept, middle
+        else:
+            log_high = middle
+    return best
+
+
+def _top_tokens(probs: torch.Tensor, k: int, kl_budget: float,
+                scope: str = "chunk") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ids, values) of each row's top tokens, sorted, at least as wide as any row keeps; the counts."""
     if kl_budget <= 0 or k == 1:
         top = torch.topk(probs, k, dim=-1)
         return top.indices, top.values, torch.full((len(probs),), k, dtype=torch.long, device=probs.device)
     vocab = probs.shape[-1]
     sums = (_sum_plogp(probs), probs.sum(-1, dtype=torch.float64))
+    if scope == "chunk":  # the split of the budget depends on every row's whole curve
+        top = torch.topk(probs, k, dim=-1)
+        counts = counts_for_mean_budget(_kl_curve(*sums, top.values, vocab), kl_budget)
+        width = int(counts.max())
+        return top.indices[:, :width], top.values[:, :width], counts
     first = min(k, FIRST_PASS)
     top = torch.topk(probs, first, dim=-1)
     counts, met = _kept_counts(sums, top.values, vocab, kl_budget)
@@ -96,13 +154,17 @@ def _top_tokens(probs: torch.Tensor, k: int, kl_budget: float) -> tuple[torch.Te
     return ids, values, counts
 
 
-def compact_rows(probs: torch.Tensor, top_k: int, kl_budget: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Compact (P, V) probability rows (on any device; the results come back as host arrays).
+def compact_rows(probs: torch.Tensor, top_k: int, kl_budget: float,
+                 scope: str = "chunk") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Compact (P, V) probability rows (on any device; the results come back as host arrays), the
+    budget spent per `scope` ("chunk": the mean over these rows; "position": each row).
 
     Returns ids int32 (P, K) and probabilities float32 (P, K) padded to the longest row's K, the
     residual mass float32 (P,), and how many tokens each row keeps, int32 (P,).
     """
-    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), kl_budget)
+    if scope not in SCOPES:
+        raise ValueError(f"kl_budget scope {scope!r} is not one of {SCOPES}")
+    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), kl_budget, scope)
     width = int(counts.max()) if len(counts) else 0
     keep = torch.arange(width, device=probs.device)[None, :] < counts[:, None]
     ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])

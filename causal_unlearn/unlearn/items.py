@@ -154,11 +154,13 @@ def attach_reference_nll(model, items: list[dict]) -> None:
 
 
 @torch.no_grad()
-def attach_target_distributions(model, items: list[dict], top_k: int, kl_budget: float, label_penalty: float = 0.0) -> None:
+def attach_target_distributions(model, items: list[dict], top_k: int, kl_budget: float, label_penalty: float = 0.0,
+                                scope: str = "chunk") -> None:
     """Store, at every trained position of each item, the model's next-token distribution in compact
     form (compaction.py), so training can pull the student towards it without a second model in
     memory: the original model on retain texts (retain_loss=kl), or UNDIAL's target, the same with
-    the labelled token's logit lowered by `label_penalty`."""
+    the labelled token's logit lowered by `label_penalty`. The KL budget is spent per item (`scope`
+    "chunk") or per position, as the teacher's."""
     for item in items:
         ids = torch.tensor([item["input_ids"]], device=model.device)
         labels = torch.tensor(item["labels"][1:])
@@ -166,7 +168,7 @@ def attach_target_distributions(model, items: list[dict], top_k: int, kl_budget:
         logits = model(input_ids=ids).logits[0, :-1].float()[positions.to(model.device)]
         if label_penalty:
             logits[torch.arange(len(positions)), labels[positions].to(model.device)] -= label_penalty
-        top_ids, top_probs, residual, _ = compact_rows(torch.softmax(logits, dim=-1), top_k, kl_budget)
+        top_ids, top_probs, residual, _ = compact_rows(torch.softmax(logits, dim=-1), top_k, kl_budget, scope)
         item["positions"] = positions.tolist()
         item["topk_ids"], item["topk_probs"], item["residual"] = top_ids, top_probs, residual.tolist()
 

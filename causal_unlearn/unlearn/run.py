@@ -51,7 +51,8 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
     model.config.use_cache = False
     method.prepare(model, items, ctx)
     if retain and cfg.retain_loss == "kl":
-        attach_target_distributions(model.eval(), retain, cfg.teacher.top_k, cfg.teacher.kl_budget)
+        attach_target_distributions(model.eval(), retain, cfg.teacher.top_k, cfg.teacher.kl_budget,
+                                    scope=cfg.teacher.kl_budget_scope)
         model.train()
     checkpointing = family.gradient_checkpointing if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     if checkpointing:

@@ -25,7 +25,7 @@ class UNDIAL(Method):
     def prepare(self, model, items: list[dict], ctx: ForgetContext) -> None:
         was_training = model.training
         attach_target_distributions(model.eval(), items, ctx.cfg.teacher.top_k, ctx.cfg.teacher.kl_budget,
-                                    label_penalty=ctx.cfg.undial.strength)
+                                    label_penalty=ctx.cfg.undial.strength, scope=ctx.cfg.teacher.kl_budget_scope)
         model.train(was_training)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:

@@ -16,7 +16,7 @@ def test_the_artifact_stores_ragged_rows_and_reads_them_back_padded(tmp_path):
     chunks = []
     for seed in (6, 7):
         probs = _rows(seed, count=10)
-        ids, values, residual, kept = compact_rows(probs, top_k=200, kl_budget=1e-4)
+        ids, values, residual, kept = compact_rows(probs, top_k=200, kl_budget=1e-4, scope="position")
         teacher = ChunkTeacher(f"text {seed}", list(range(12)), np.arange(10, dtype=np.int32), ids, values, residual, kept)
         chunks.append(TargetChunk("Someone", "Someone", teacher))
     path = tmp_path / "t.teacher.safetensors"
