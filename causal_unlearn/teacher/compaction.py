@@ -19,7 +19,9 @@ spend a budget of `kl_budget` nats (at most `top_k` tokens per row either way):
   (where gains fall along a row, as they do for sorted probabilities), so a flat row no longer
   keeps thousands of tokens that each remove almost nothing.
 
-Either way the fidelity is fixed and the storage varies. `kl_budget=0` keeps exactly `top_k`.
+Either way the fidelity is fixed and the storage varies, and neither rule keeps a token below
+float16's smallest value (it would be stored as 0; the residual covers it). `kl_budget=0` keeps
+exactly `top_k`.
 Probabilities are kept at float16 precision (what the artifact stores) except the top one, which
 is what the others and the residual leave of 1, so every row sums to 1.
 
@@ -81,6 +83,21 @@ def _kept_counts(sums: tuple[torch.Tensor, torch.Tensor], values: torch.Tensor, 
 
 
 SCOPES = ("chunk", "position")
+# The smallest positive float16. A kept token below it would be stored as probability 0: the stored row
+# would then rule out a token the full row allows (an unbounded KL term), and the loss would not pull the
+# student towards it. So no rule keeps such a token; the residual covers it.
+FLOAT16_TINY = 2.0 ** -24
+
+
+def storable_counts(values: torch.Tensor) -> torch.Tensor:
+    """(P,) how many of each row's sorted values float16 can store as non-zero (at least 1)."""
+    return (values >= FLOAT16_TINY).sum(-1).clamp(min=1)
+
+
+def _within_storable(curve: torch.Tensor, storable: torch.Tensor) -> torch.Tensor:
+    """The KL curve flat from each row's last storable token on: keeping more removes nothing."""
+    columns = torch.arange(curve.shape[-1], device=curve.device)[None, :]
+    return torch.where(columns < storable[:, None], curve, curve.gather(1, (storable - 1)[:, None]))
 BISECTION_STEPS = 60  # on the log of the gain threshold: far finer than any two gains differ
 
 
@@ -134,18 +151,22 @@ def _top_tokens(probs: torch.Tensor, k: int, kl_budget: float,
     sums = (_sum_plogp(probs), probs.sum(-1, dtype=torch.float64))
     if scope == "chunk":  # the split of the budget depends on every row's whole curve
         top = torch.topk(probs, k, dim=-1)
-        counts = counts_for_mean_budget(_kl_curve(*sums, top.values, vocab), kl_budget)
+        storable = storable_counts(top.values)
+        curve = _within_storable(_kl_curve(*sums, top.values, vocab), storable)
+        counts = torch.minimum(counts_for_mean_budget(curve, kl_budget), storable)
         width = int(counts.max())
         return top.indices[:, :width], top.values[:, :width], counts
     first = min(k, FIRST_PASS)
     top = torch.topk(probs, first, dim=-1)
     counts, met = _kept_counts(sums, top.values, vocab, kl_budget)
+    counts = torch.minimum(counts, storable_counts(top.values))
     if first == k or bool(met.all()):
         return top.indices, top.values, counts
     # Flat rows need more than the first pass: the same rule over the full top_k, for them only.
     longer = (~met).nonzero().squeeze(-1)
     wide = torch.topk(probs[longer], k, dim=-1)
-    counts[longer], _ = _kept_counts((sums[0][longer], sums[1][longer]), wide.values, vocab, kl_budget)
+    longer_counts, _ = _kept_counts((sums[0][longer], sums[1][longer]), wide.values, vocab, kl_budget)
+    counts[longer] = torch.minimum(longer_counts, storable_counts(wide.values))
     width = int(counts.max())
     ids = torch.zeros((len(probs), width), dtype=torch.long, device=probs.device)
     values = torch.zeros((len(probs), width), dtype=probs.dtype, device=probs.device)

@@ -144,12 +144,26 @@ def test_a_tighter_chunk_budget_never_keeps_fewer_tokens_in_all():
     assert all(tighter > looser for looser, tighter in zip(totals, totals[1:]))
 
 
-def test_a_chunk_budget_out_of_reach_keeps_top_k_everywhere():
+def test_a_chunk_budget_out_of_reach_keeps_top_k_wherever_float16_can_store_it():
     probs = _rows(14, count=10)
     kept = compact_rows(probs, top_k=3, kl_budget=1e-9, scope="chunk")[3]
-    assert np.all(kept == 3)
+    storable = compaction.storable_counts(torch.topk(probs, 3, -1).values).numpy()
+    assert np.all(kept == storable) and (storable == 3).sum() >= 5
 
 
 def test_an_unknown_scope_is_refused():
     with pytest.raises(ValueError, match="scope"):
         compact_rows(_rows(1, count=2), top_k=5, kl_budget=1e-3, scope="row")
+
+
+@pytest.mark.parametrize("scope", ["chunk", "position"])
+def test_no_rule_keeps_a_token_float16_would_store_as_zero(scope):
+    """A budget out of reach would keep the long tail; below 2**-24 float16 stores 0, which would rule
+    the token out (an unbounded KL term). The tail stays in the residual, and the stored KL is finite."""
+    tail = torch.full((2, 497), 1e-9)
+    head = torch.tensor([[0.5, 0.3], [0.6, 0.2]])
+    probs = torch.cat([head, (1 - head.sum(-1, keepdim=True) - tail.sum(-1, keepdim=True)), tail], dim=-1)
+    ids, values, residual, kept = compact_rows(probs, top_k=400, kl_budget=1e-15, scope=scope)
+    assert np.all(kept == 3)
+    stored = stored_kl(probs.numpy(), ids, values, residual, kept)
+    assert np.all(stored < 1e-6)
