@@ -71,7 +71,7 @@ def goal_rows(data: dict) -> list[str]:
         default = world["results"][0]  # teacher_world.py measures the configs' defaults first
         goal = storage_goals.get(world["key"], 0.01)
         rows.append(f"| teacher KL(full \\|\\| stored), {world['name']}, defaults | <= 1e-3 nats/pos | "
-                    f"{default['mean_kl']:.2e} | {'yes' if default['mean_kl'] <= 1e-3 else 'no'} |")
+                    f"{default['mean_kl']:.3e} | {'yes' if default['mean_kl'] <= 1e-3 else 'no'} |")
         rows.append(f"| teacher storage / dense float32, {world['name']} | {'<=' if goal == 0.01 else '<'} {100 * goal:g}% | "
                     f"{100 * default['storage_fraction']:.2f}% | {'yes' if default['storage_fraction'] <= goal else 'no'} |")
     for stage in data.get("limits", {}).get("stages", []):

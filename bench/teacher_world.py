@@ -115,6 +115,7 @@ def plot_curves(worlds: list[dict], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for world, color in zip(worlds, ("tab:blue", "tab:orange")):
@@ -127,6 +128,9 @@ def plot_curves(worlds: list[dict], out: Path) -> None:
     ax.axhline(1e-3, color="grey", linewidth=0.8, linestyle=":")
     ax.set(xscale="log", yscale="log", xlabel="stored / dense float32 (%)", ylabel="mean KL(full || stored), nats/pos",
            title="compact teacher: fidelity per byte (star: default)")
+    ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20]
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
