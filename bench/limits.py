@@ -15,6 +15,11 @@ and multiply-adds / peak) / the time measured. A profile of each stage gives the
 spent in matrix products and the non-matmul operators that take the rest.
 
     .venv/bin/python bench/limits.py [--model-path PATH] [--repeats 3] [--out bench/sections/limits.md]
+
+On a GPU (bf16 peak, the kernels' device time in the profile; not yet run on one), at 1.7B with a
+random-weight model of SmolLM2-1.7B's shape (DIR: SmolLM2's config and tokenizer):
+    python bench/gpu_models.py --source DIR --out /tmp/m17 --shape 1.7b
+    python bench/limits.py --model-path /tmp/m17 --out bench/sections/limits_gpu_1.7b.md
 """
 
 import argparse
@@ -32,18 +37,27 @@ from summarize import LIMIT_GOALS as GOALS  # noqa: E402  (the goals table's sha
 
 
 def best_seconds(fn, repeats: int) -> float:
-    """The fastest of `repeats` timed calls after one warm-up call."""
+    """The fastest of `repeats` timed calls after one warm-up call (on a GPU, until its queue is done)."""
+    import torch
+
+    def finish():
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
     fn()
     times = []
     for _ in range(repeats):
+        finish()
         started = time.perf_counter()
         fn()
+        finish()
         times.append(time.perf_counter() - started)
     return min(times)
 
 
 def matmul_peak(device, dtype, sizes=(1024, 2048, 3072), repeats: int = 5) -> dict:
-    """Best multiply-adds per second of an n x n x n product over a few sizes."""
+    """Best multiply-adds per second of an n x n x n product over a few sizes (a GPU reaches its
+    peak only on products of several thousand: main() passes larger sizes there)."""
     import torch
 
     best = {"macs_per_s": 0.0}
@@ -51,12 +65,7 @@ def matmul_peak(device, dtype, sizes=(1024, 2048, 3072), repeats: int = 5) -> di
         a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         out = torch.empty(n, n, device=device, dtype=dtype)
 
-        def product():
-            torch.mm(a, b, out=out)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-
-        rate = n ** 3 / best_seconds(product, repeats)
+        rate = n ** 3 / best_seconds(lambda: torch.mm(a, b, out=out), repeats)
         if rate > best["macs_per_s"]:
             best = {"macs_per_s": rate, "n": n}
     return best
@@ -86,12 +95,7 @@ def bandwidth(device, gib: float = 1.0, repeats: int = 5) -> dict:
     count = int(gib * 2**30) // 4
     source, target = torch.ones(count, device=device), torch.empty(count, device=device)
 
-    def copy():
-        target.copy_(source)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    return {"bytes_per_s": 2 * count * 4 / best_seconds(copy, repeats), "buffer_gib": gib}
+    return {"bytes_per_s": 2 * count * 4 / best_seconds(lambda: target.copy_(source), repeats), "buffer_gib": gib}
 
 
 def stage_row(name: str, stage, peak: float, bw: float, repeats: int) -> dict:
@@ -171,7 +175,8 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model_path = args.model_path or default_model_path()
-    limits = {"matmul": matmul_peak(device, dtype), "bandwidth": bandwidth(device), "threads": torch.get_num_threads(),
+    sizes = (1024, 2048, 3072) if device.type == "cpu" else (4096, 8192, 16384)
+    limits = {"matmul": matmul_peak(device, dtype, sizes), "bandwidth": bandwidth(device), "threads": torch.get_num_threads(),
               "dtype": str(dtype).replace("torch.", "")}
     stages, config = build_stages(model_path, device)
     limits["model_shapes"] = model_shape_rates(config, device, dtype)

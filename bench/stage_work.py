@@ -74,17 +74,23 @@ def count_macs(fn) -> int:
 
 def matmul_time_share(fn, top: int = 3) -> dict:
     """From one profiled call: the share of operator self time spent in matrix products, and the
-    `top` other operators by self time with their shares."""
+    `top` other operators by self time with their shares (on a GPU, the kernels' device time)."""
+    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
         fn()
-    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events)
-    matmul = sum(e.self_cpu_time_total for e in events if e.key in MATMUL_OPS)
-    others = sorted((e for e in events if e.key not in MATMUL_OPS), key=lambda e: -e.self_cpu_time_total)[:top]
-    return {"matmul_time_share": matmul / total,
-            "top_other_ops": [(e.key, e.self_cpu_time_total / total) for e in others]}
+
+    def own_time(event) -> float:
+        return event.self_device_time_total if cuda else event.self_cpu_time_total
+
+    events = [e for e in prof.key_averages() if own_time(e) > 0]
+    total = sum(own_time(e) for e in events)
+    matmul = sum(own_time(e) for e in events if e.key in MATMUL_OPS)
+    others = sorted((e for e in events if e.key not in MATMUL_OPS), key=lambda e: -own_time(e))[:top]
+    return {"matmul_time_share": matmul / total, "top_other_ops": [(e.key, own_time(e) / total) for e in others]}
 
 
 def _bench_module(name: str):
@@ -125,6 +131,7 @@ def training_stages(model, tokenizer, family) -> dict[str, Stage]:
 
     with torch.no_grad():
         batch = _bench_module("train_step").teacher_batch(family, tokenizer, model)
+    batch = {key: value.to(model.device) if torch.is_tensor(value) else value for key, value in batch.items()}
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.0)  # the full step's work, the weights unchanged
     method = Intervention()
