@@ -11,4 +11,5 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [[ $# -eq 0 ]]; then
     set -- -m "not slow"
 fi
-exec "$repo_root/.venv/bin/python" -m pytest -q "$@"
+# --durations: the ten slowest tests close every run, so the suite's time budget can be watched.
+exec "$repo_root/.venv/bin/python" -m pytest -q --durations=10 "$@"
