@@ -106,8 +106,8 @@ def stage_row(name: str, stage, peak: float, bw: float, repeats: int) -> dict:
     macs = count_macs(stage.run)
     compute_bound = macs / peak
     row = {"stage": name, "seconds": seconds, "macs": macs, "achieved_macs_per_s": macs / seconds}
-    if stage.weight_bytes_read:  # decoding: each step reads every weight once
-        memory_bound = stage.weight_bytes_read() / bw
+    if stage.bytes_per_step:  # decoding: each step reads every weight once
+        memory_bound = stage.bytes_per_step * stage.steps / bw
         row.update(bound="bandwidth" if memory_bound >= compute_bound else "compute",
                    bound_seconds=max(memory_bound, compute_bound), decode_steps=stage.steps)
     else:

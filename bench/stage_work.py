@@ -15,8 +15,7 @@ torch's table, so its formula is added here (causal attention counted as half th
 """
 
 import importlib.util
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,18 +31,12 @@ MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::ma
 
 @dataclass
 class Stage:
-    """A stage to time: `run` does it once; decoding stages also say how many weight bytes one run reads."""
+    """A stage to time: `run` does it once. Decoding stages also give the weight bytes one decoding
+    step reads and count the steps of their last run (0 bytes: a compute-bound stage)."""
 
     run: Callable[[], object]
     bytes_per_step: int = 0
     steps: int = 0
-    _counter: list = field(default_factory=list)
-
-    @property
-    def weight_bytes_read(self):
-        if not self.bytes_per_step:
-            return None
-        return lambda: self.bytes_per_step * self.steps
 
 
 def _cpu_attention_formulas() -> dict:
@@ -155,11 +148,9 @@ def training_stages(model, tokenizer, family) -> dict[str, Stage]:
 
 
 def world_questions(limit: int) -> tuple[list[str], list[str]]:
-    rows = []
-    for split in EVAL_SPLITS:
-        lines = (REPO / "data/wpu_mini" / f"{split}.json").read_text().splitlines()
-        rows += [json.loads(line) for line in lines if line.strip()]
-    rows = rows[:limit]
+    from causal_unlearn.core.data import load_split
+
+    rows = [row for split in EVAL_SPLITS for row in load_split(str(REPO / "data/wpu_mini"), split)][:limit]
     return [row["question"] for row in rows], [row["answer"] for row in rows]
 
 

@@ -97,7 +97,7 @@ def settings_of(cfg: DictConfig) -> TeacherSettings:
     return TeacherSettings(counter_fact_prompt=t.counter_fact_prompt and cfg.input_type == "document",
                            change_name_back=t.change_name_back, whp_baseline=t.whp_baseline,
                            drop_non_ascii=cfg.input_type == "document", top_k=t.top_k, kl_budget=t.kl_budget,
-                           kl_budget_scope=str(t.get("kl_budget_scope", "chunk")).lower(), micro_batch=t.micro_batch)
+                           kl_budget_scope=str(t.kl_budget_scope).lower(), micro_batch=t.micro_batch)
 
 
 def expected_meta(cfg: DictConfig, targets: list[Target], substitutes: dict[str, list[str]]) -> dict:

@@ -98,6 +98,8 @@ def _within_storable(curve: torch.Tensor, storable: torch.Tensor) -> torch.Tenso
     """The KL curve flat from each row's last storable token on: keeping more removes nothing."""
     columns = torch.arange(curve.shape[-1], device=curve.device)[None, :]
     return torch.where(columns < storable[:, None], curve, curve.gather(1, (storable - 1)[:, None]))
+
+
 BISECTION_STEPS = 60  # on the log of the gain threshold: far finer than any two gains differ
 
 
@@ -115,11 +117,11 @@ def counts_for_mean_budget(curve: torch.Tensor, kl_budget: float) -> torch.Tenso
     if float(curve[:, -1].mean()) > kl_budget:
         return torch.full_like(ones, width)
     gains = (curve[:, :-1] - curve[:, 1:]).clamp(min=0.0)  # column j: what keeping token j + 2 removes
-    # The largest gain from column j on (non-increasing along a row): token j + 2 is kept when it or any
-    # later token is worth keeping, so a row keeps 1 + (how many columns reach the threshold) tokens,
-    # a binary search per row instead of a pass over every column at each bisection step.
-    later_best = gains.flip(-1).cummax(-1).values.flip(-1)
-    ascending = later_best.flip(-1).contiguous()
+    # The largest gain from column j on: token j + 2 is kept when it or any later token is worth
+    # keeping, so a row keeps 1 + (how many columns reach the threshold) tokens. Read from the row's
+    # end, that running best is ascending: a binary search per row instead of a pass over every
+    # column at each bisection step.
+    ascending = gains.flip(-1).cummax(-1).values.contiguous()
 
     def counts(threshold: float) -> torch.Tensor:
         reaching = ascending.shape[-1] - torch.searchsorted(ascending, torch.full_like(ascending[:, :1], threshold))
