@@ -119,7 +119,7 @@ def teacher_stage(model, tokenizer, family) -> Stage:
 def training_stages(model, tokenizer, family) -> dict[str, Stage]:
     import torch
 
-    from causal_unlearn.unlearn.losses import mean_token_nll
+    from causal_unlearn.unlearn.losses import Predictions, mean_token_nll
     from causal_unlearn.unlearn.methods.intervention import Intervention
 
     with torch.no_grad():
@@ -141,7 +141,7 @@ def training_stages(model, tokenizer, family) -> dict[str, Stage]:
 
     def sft_loss():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return mean_token_nll(logits, labels)
+        return mean_token_nll(Predictions.of(logits, labels))
 
     return {"intervention step": Stage(step(lambda: method.forget_loss(model, batch))),
             "SFT step": Stage(step(sft_loss))}

@@ -33,16 +33,11 @@ from common import default_model_path, describe_model  # noqa: E402
 
 # (top_k, kl_budget, scope) measured; the first is the configs' default. "chunk": the budget on each chunk's
 # mean KL (the default); "position": on every position's own KL; kl_budget 0: a fixed top_k.
-SETTINGS = tuple((8192, budget, scope) for scope in ("chunk", "position") for budget in (1e-3, 1e-2, 3e-3, 3e-4, 1e-4)) \
-    + ((32, 0.0, "position"), (256, 0.0, "position"))
+DEFAULT_TOP_K = 16384  # config/base.yaml teacher.top_k
+SETTINGS = tuple((DEFAULT_TOP_K, budget, scope) for scope in ("chunk", "position") for budget in (1e-3, 1e-2, 3e-3, 3e-4, 1e-4)) \
+    + ((8192, 1e-3, "chunk"), (32, 0.0, "position"), (256, 0.0, "position"))
 WORLDS = {"embedded": ("embedded world (data/wpu_mini)", "data/wpu_mini"),
           "unfamiliar": ("unfamiliar persons (tests/data/varied_world)", "tests/data/varied_world")}
-
-
-def stored_bytes_per_position(kept: np.ndarray, vocab: int) -> float:
-    """What the artifact writes per position: position, count, residual (4 bytes each), and per kept
-    token its id (2 bytes below 65536 tokens, else 4) and float16 probability (causal_unlearn/teacher/artifact.py)."""
-    return 12 + (4 if vocab <= 2**16 else 6) * float(kept.mean())
 
 
 def full_rows(data_path: str, split: str, n: int, model_path: str | None):
@@ -74,9 +69,10 @@ def full_rows(data_path: str, split: str, n: int, model_path: str | None):
 
 
 def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -> list[dict]:
+    from causal_unlearn.teacher.artifact import stored_row_bytes
     from causal_unlearn.teacher.compaction import compact_rows, stored_kl
 
-    per_setting = {setting: {"kl": [], "kept": []} for setting in SETTINGS}
+    per_setting = {setting: {"kl": [], "kept": [], "bytes": 0} for setting in SETTINGS}
     vocab = 0
     for split in splits:
         for rows in full_rows(data_path, split, n, model_path):
@@ -86,6 +82,7 @@ def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -
                 ids, values, residual, kept = compact_rows(rows, top_k, kl_budget, scope)
                 per_setting[(top_k, kl_budget, scope)]["kl"].append(stored_kl(dense, ids, values, residual, kept))
                 per_setting[(top_k, kl_budget, scope)]["kept"].append(kept)
+                per_setting[(top_k, kl_budget, scope)]["bytes"] += stored_row_bytes(ids, values, residual, kept)
     results = []
     for (top_k, kl_budget, scope), found in per_setting.items():
         kl, kept = np.concatenate(found["kl"]), np.concatenate(found["kept"])
@@ -93,7 +90,7 @@ def measure(data_path: str, splits: list[str], n: int, model_path: str | None) -
                         "max_row_kl": float(kl.max()), "kept_mean": float(kept.mean()),
                         "kept_median": float(np.median(kept)), "kept_p99": float(np.percentile(kept, 99)),
                         "at_cap": float((kept == top_k).mean()),
-                        "storage_fraction": stored_bytes_per_position(kept, vocab) / (4 * vocab)})
+                        "storage_fraction": found["bytes"] / len(kept) / (4 * vocab)})
     return results
 
 
@@ -121,7 +118,7 @@ def plot_curves(worlds: list[dict], out: Path) -> None:
     for world, color in zip(worlds, ("tab:blue", "tab:orange")):
         for scope, style in (("chunk", "-o"), ("position", "--s")):
             points = sorted((100 * r["storage_fraction"], r["mean_kl"]) for r in world["results"]
-                            if r["kl_budget"] > 0 and r["scope"] == scope)
+                            if r["kl_budget"] > 0 and r["scope"] == scope and r["top_k"] == DEFAULT_TOP_K)
             ax.plot(*zip(*points), style, color=color, label=f"{world['name']}, budget per {scope}")
         default = world["results"][0]
         ax.plot(100 * default["storage_fraction"], default["mean_kl"], "k*", markersize=11)
@@ -140,7 +137,7 @@ def plot_curves(worlds: list[dict], out: Path) -> None:
 def write_report(worlds: list[dict], out: Path, splits: list[str], n: int, model_path: str | None) -> None:
     lines = ["## Teacher fidelity and size", "",
              f"Model: {describe_model(model_path)}. Full rows: the mean teacher over the whole vocabulary before "
-             "compaction. Stored: what the artifact keeps (first row: the default settings, top_k 8192 with a "
+             f"compaction. Stored: what the artifact keeps, bytes as written (first row: the default settings, top_k {DEFAULT_TOP_K} with a "
              "KL budget of 1e-3 nats on each chunk's mean; scope position: the same budget on every position).", ""]
     for world in worlds:
         lines += world_table(world["name"], world["results"], splits, n)

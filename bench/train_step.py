@@ -78,7 +78,7 @@ def time_steps(model, loss_fns: dict) -> dict[str, float]:
 def step_times(model_path) -> dict:
     import torch
 
-    from causal_unlearn.unlearn.losses import mean_token_nll
+    from causal_unlearn.unlearn.losses import Predictions, mean_token_nll
     from causal_unlearn.unlearn.methods.intervention import Intervention
 
     torch.manual_seed(0)
@@ -90,7 +90,8 @@ def step_times(model_path) -> dict:
     method = Intervention()
     seconds = time_steps(model, {
         "intervention": lambda m: method.forget_loss(m, batch),
-        "sft": lambda m: mean_token_nll(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, labels),
+        "sft": lambda m: mean_token_nll(Predictions.of(m(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+                                                       labels)),
     })
     intervention, sft = seconds["intervention"], seconds["sft"]
     tokens = int(batch["attention_mask"].sum())

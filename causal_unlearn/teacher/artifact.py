@@ -2,8 +2,11 @@
 
 One safetensors file per (model, split, teacher settings). Tensors hold, concatenated over
 chunks: the student's token ids, the trained positions, and per position the teacher's kept
-token ids and probabilities (a varying number per position, compaction.py; stored without
-padding, with the count per position) plus the residual mass. The safetensors header carries the metadata
+tokens (a varying number per position, compaction.py; stored without padding, with the count per
+position) plus the residual mass. Per position, the top token's id is stored whole and the other
+kept ids, ascending, as one-byte steps (id_steps.py); their probabilities as scaled float16
+(compaction.to_stored); the top token's probability is not stored, it is what the rest and the
+residual leave of 1. The safetensors header carries the metadata
 (model fingerprint, tokenizer, N, replacement names, chunking, prompt flags, top_k and
 kl_budget, code version) and each chunk's target and text. Nothing is pickled; a full-vocabulary array is never
 stored.
@@ -21,9 +24,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.teacher.compaction import first_probability
+from causal_unlearn.teacher import id_steps
+from causal_unlearn.teacher.compaction import first_probability, from_stored, to_stored
 
-FORMAT_VERSION = 3  # 3: a varying number of kept tokens per position
+FORMAT_VERSION = 4  # 3: a varying number of kept tokens per position; 4: ids as steps, scaled float16
 HEADER_KEY = "causal_unlearn_teacher"
 
 
@@ -63,12 +67,25 @@ def _concat(chunks: list[TargetChunk]) -> dict[str, torch.Tensor]:
         "input_offsets": torch.from_numpy(input_offsets.astype(np.int64)),
         "positions": torch.from_numpy(np.concatenate([t.positions for t in teachers]).astype(np.int32)),
         "position_offsets": torch.from_numpy(position_offsets.astype(np.int64)),
-        "kept": torch.from_numpy(np.concatenate([t.kept for t in teachers]).astype(np.int32)),
-        "kept_ids": torch.from_numpy(_narrow_ids(np.concatenate([_unpadded(t.topk_ids, t.kept) for t in teachers]))),
-        # compaction.py already rounds them to float16 (all but the first, recomputed on reading).
-        "kept_probs": torch.from_numpy(np.concatenate([_unpadded(t.topk_probs, t.kept) for t in teachers]).astype(np.float16)),
-        "residual": torch.from_numpy(np.concatenate([t.residual for t in teachers])),
+        **{key: torch.from_numpy(np.concatenate(parts)) for key, parts in
+           zip(ROW_KEYS, zip(*(encode_rows(t.topk_ids, t.topk_probs, t.residual, t.kept) for t in teachers)))},
     }
+
+
+ROW_KEYS = ("kept", "first_ids", "id_steps", "id_escapes", "kept_probs", "residual")
+
+
+def encode_rows(ids: np.ndarray, probs: np.ndarray, residual: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Compact rows (padded, in compaction.py's order) as the arrays of ROW_KEYS."""
+    rest_ids, rest_probs = _unpadded(ids[:, 1:], kept - 1), _unpadded(probs[:, 1:], kept - 1)
+    steps, escapes = id_steps.encode(rest_ids, kept - 1)
+    return (kept.astype(np.int32), _narrow_ids(ids[:, 0]), steps, _narrow_ids(escapes), to_stored(rest_probs),
+            residual.astype(np.float32))
+
+
+def stored_row_bytes(ids: np.ndarray, probs: np.ndarray, residual: np.ndarray, kept: np.ndarray) -> int:
+    """What the artifact writes for these rows, their positions included (4 bytes each)."""
+    return 4 * len(kept) + sum(part.nbytes for part in encode_rows(ids, probs, residual, kept))
 
 
 def _unpadded(rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -124,23 +141,28 @@ def _read_record(path: Path) -> dict:
 
 def load_artifact(path: Path) -> tuple[dict, list[TargetChunk]]:
     try:
-        tensors = load_file(str(path))
+        tensors = {key: value.numpy() for key, value in load_file(str(path)).items()}
         record = _read_record(path)
         meta, chunk_info = record["meta"], record["chunks"]
+        if record.get("format_version") != FORMAT_VERSION:
+            raise ValueError("an older format")
     except (SafetensorError, KeyError, OSError, ValueError, TypeError) as err:
-        raise UserError(f"Teacher artifact {path} is unreadable ({type(err).__name__}); delete it and rerun teacher.py.") from None
+        raise UserError(f"Teacher artifact {path} is unreadable ({type(err).__name__}: {err}); delete it and rerun "
+                        "teacher.py.") from None
     chunks = []
-    kept_all = tensors["kept"].numpy()
-    entry_offsets = np.concatenate([[0], np.cumsum(kept_all)])
+    kept_all = tensors["kept"]
+    rest_ids = id_steps.decode(tensors["id_steps"], tensors["id_escapes"], kept_all - 1)
+    rest_probs = from_stored(tensors["kept_probs"])
+    entry_offsets = np.concatenate([[0], np.cumsum(kept_all - 1)])
     for index, info in enumerate(chunk_info):
         i0, i1 = tensors["input_offsets"][index: index + 2].tolist()
         p0, p1 = tensors["position_offsets"][index: index + 2].tolist()
         kept, e0, e1 = kept_all[p0:p1], entry_offsets[p0], entry_offsets[p1]
-        ids = tensors["kept_ids"][e0:e1].numpy().astype(np.int32)
-        first_ids = ids[entry_offsets[p0:p1] - e0]  # every row keeps at least one token
-        probs, residual = _padded(tensors["kept_probs"][e0:e1].numpy().astype(np.float32), kept, 0.0), tensors["residual"][p0:p1].numpy()
-        probs[:, 0] = first_probability(probs, residual)  # stored at float16; exact again from the rest
-        teacher = ChunkTeacher(info["text"], tensors["input_ids"][i0:i1].tolist(), tensors["positions"][p0:p1].numpy(),
-                               _padded(ids, kept, first_ids), probs, residual, kept)
+        first_ids, residual = tensors["first_ids"][p0:p1].astype(np.int32), tensors["residual"][p0:p1]
+        ids = np.concatenate([first_ids[:, None], _padded(rest_ids[e0:e1].astype(np.int32), kept - 1, first_ids)], axis=1)
+        probs = np.concatenate([np.zeros((len(kept), 1), np.float32), _padded(rest_probs[e0:e1], kept - 1, 0.0)], axis=1)
+        probs[:, 0] = first_probability(probs, residual)  # not stored: what the rest and the residual leave of 1
+        teacher = ChunkTeacher(info["text"], tensors["input_ids"][i0:i1].tolist(), tensors["positions"][p0:p1],
+                               ids, probs, residual, kept)
         chunks.append(TargetChunk(info["target"], info["key"], teacher))
     return meta, chunks

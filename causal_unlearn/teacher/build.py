@@ -32,7 +32,7 @@ from causal_unlearn.teacher.substitutes import generated_names, load_name_map, n
 from causal_unlearn.teacher.targets import Target, check_mentions, load_targets
 
 logger = logging.getLogger("teacher")
-CODE_VERSION = 4  # 2: other persons' names left alone; 3: compaction by a KL budget per position; 4: the budget spent on each chunk's mean KL. Bump when the teacher computation changes, so old artifacts read as stale
+CODE_VERSION = 5  # 2: other persons' names left alone; 3: compaction by a KL budget per position; 4: the budget spent on each chunk's mean KL; 5: float16 scaled (finer tail probabilities). Bump when the teacher computation changes, so old artifacts read as stale
 
 
 def check_method_flags(cfg: DictConfig) -> None:

@@ -65,7 +65,7 @@ class TeacherSettings:
     change_name_back: bool = True
     whp_baseline: bool = False
     drop_non_ascii: bool = False  # WPU: pronunciations and foreign-script spans are not trained
-    top_k: int = 8192  # most tokens kept per position
+    top_k: int = 16384  # most tokens kept per position (flat rows of unfamiliar persons need ~8k to meet the budget)
     kl_budget: float = 1e-3  # KL(full || stored) allowed, nats; 0 = keep top_k
     kl_budget_scope: str = "chunk"  # spent on the chunk's mean KL ("chunk") or on each position's ("position")
     micro_batch: int = 4

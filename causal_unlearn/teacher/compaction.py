@@ -20,10 +20,15 @@ spend a budget of `kl_budget` nats (at most `top_k` tokens per row either way):
   keeps thousands of tokens that each remove almost nothing.
 
 Either way the fidelity is fixed and the storage varies, and neither rule keeps a token below
-float16's smallest value (it would be stored as 0; the residual covers it). `kl_budget=0` keeps
-exactly `top_k`.
-Probabilities are kept at float16 precision (what the artifact stores) except the top one, which
-is what the others and the residual leave of 1, so every row sums to 1.
+what the stored float16 can hold (it would be stored as 0; the residual covers it). `kl_budget=0`
+keeps exactly `top_k`.
+Probabilities are kept at the precision the artifact stores: float16 of p x 2^14. Tail probabilities
+sit far below float16's normal range (6e-5), where plain float16 keeps few significant bits; that
+rounding alone cost 5e-6 nats per position on the embedded world, and the scale removes it at no
+cost (p <= 1 is at most 16384, within float16's range). The top probability is instead what the
+others and the residual leave of 1, so every row sums to 1.
+Each row holds its top token first, then the rest in ascending id order: the order the artifact
+stores them in (ids as small steps, artifact.py).
 
 Rows of different lengths are padded to the longest with probability 0 and the row's own first
 id, so a padded entry repeats a kept token and changes no loss (losses.compact_kl).
@@ -83,10 +88,22 @@ def _kept_counts(sums: tuple[torch.Tensor, torch.Tensor], values: torch.Tensor, 
 
 
 SCOPES = ("chunk", "position")
-# The smallest positive float16. A kept token below it would be stored as probability 0: the stored row
-# would then rule out a token the full row allows (an unbounded KL term), and the loss would not pull the
-# student towards it. So no rule keeps such a token; the residual covers it.
-FLOAT16_TINY = 2.0 ** -24
+# Probabilities are stored as float16 of p x FLOAT16_SCALE (module docstring).
+FLOAT16_SCALE = 2.0 ** 14
+# The smallest probability the stored float16 holds. A kept token below it would be stored as 0: the
+# stored row would then rule out a token the full row allows (an unbounded KL term), and the loss would
+# not pull the student towards it. So no rule keeps such a token; the residual covers it.
+FLOAT16_TINY = 2.0 ** -24 / FLOAT16_SCALE
+
+
+def to_stored(probs: np.ndarray) -> np.ndarray:
+    """Probabilities as the artifact's float16 (scaled)."""
+    return (probs.astype(np.float32) * np.float32(FLOAT16_SCALE)).astype(np.float16)
+
+
+def from_stored(stored: np.ndarray) -> np.ndarray:
+    """The artifact's float16 back to float32 probabilities."""
+    return stored.astype(np.float32) / np.float32(FLOAT16_SCALE)
 
 
 def storable_counts(values: torch.Tensor) -> torch.Tensor:
@@ -191,17 +208,31 @@ def compact_rows(probs: torch.Tensor, top_k: int, kl_budget: float,
     """
     if scope not in SCOPES:
         raise ValueError(f"kl_budget scope {scope!r} is not one of {SCOPES}")
-    top_ids, top_values, counts = _top_tokens(probs.float(), min(top_k, probs.shape[-1]), kl_budget, scope)
+    # A row built in float32 (the mean of N softmaxes) sums to 1 only within ~2e-5; the budget and the
+    # recomputed top probability are about a distribution, so the row is made one first.
+    probs = probs.float()
+    probs = probs / probs.sum(-1, keepdim=True)
+    top_ids, top_values, counts = _top_tokens(probs, min(top_k, probs.shape[-1]), kl_budget, scope)
     width = int(counts.max()) if len(counts) else 0
     keep = torch.arange(width, device=probs.device)[None, :] < counts[:, None]
-    ids = torch.where(keep, top_ids[:, :width], top_ids[:, :1])
-    exact = torch.where(keep, top_values[:, :width], top_values.new_zeros(()))
+    ids, exact = _in_storage_order(torch.where(keep, top_ids[:, :width], top_ids[:, :1]),
+                                   torch.where(keep, top_values[:, :width], top_values.new_zeros(())), keep)
     # The mass outside, summed directly: a difference of sums would lose a peaked row's tiny tail.
     # (float32 entries summed in float64, without a float64 copy of the full rows.)
-    residual = probs.float().scatter(-1, ids, 0.0).sum(-1, dtype=torch.float64).float().cpu().numpy()
-    values = exact.half().float().cpu().numpy()
+    residual = probs.scatter(-1, ids, 0.0).sum(-1, dtype=torch.float64).float().cpu().numpy()
+    values = from_stored(to_stored(exact.cpu().numpy()))
     values[:, 0] = first_probability(values, residual)
     return ids.cpu().numpy().astype(np.int32), values, residual, counts.cpu().numpy().astype(np.int32)
+
+
+def _in_storage_order(ids: torch.Tensor, values: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows sorted by probability, reordered as stored: the top token first, the other kept ones by
+    ascending id, the padding last."""
+    if ids.shape[-1] <= 2:
+        return ids, values
+    rest_keys = torch.where(keep[:, 1:], ids[:, 1:], torch.iinfo(ids.dtype).max)
+    order = torch.cat([torch.zeros_like(ids[:, :1]), 1 + rest_keys.argsort(dim=-1)], dim=-1)
+    return ids.gather(1, order), values.gather(1, order)
 
 
 def first_probability(values: np.ndarray, residual: np.ndarray) -> np.ndarray:
@@ -229,6 +260,7 @@ def stored_kl(probs: np.ndarray, ids: np.ndarray, values: np.ndarray, residual: 
     For checks and benchmarks: the full rows are needed.
     """
     full = probs.astype(np.float64)
+    full /= full.sum(-1, keepdims=True)  # a float32 row sums to 1 only within ~2e-5 (compact_rows)
     stored = np.zeros_like(full)
     is_tail = np.ones_like(full, dtype=bool)
     for row, count in enumerate(kept):

@@ -20,7 +20,7 @@ from causal_unlearn.core.prompts import render_chat
 from causal_unlearn.teacher.artifact import TargetChunk
 from causal_unlearn.teacher.chunking import sentence_chunks
 from causal_unlearn.teacher.compaction import compact_rows
-from causal_unlearn.unlearn.losses import sequence_nll
+from causal_unlearn.unlearn.losses import Predictions, sequence_nll
 
 
 @dataclass
@@ -149,7 +149,7 @@ def attach_reference_nll(model, items: list[dict]) -> None:
     for item in items:
         ids = torch.tensor([item["input_ids"]], device=model.device)
         labels = torch.tensor([item["labels"]], device=model.device)
-        item["reference_nll"] = float(sequence_nll(model(input_ids=ids).logits, labels)[0])
+        item["reference_nll"] = float(sequence_nll(Predictions.of(model(input_ids=ids).logits, labels))[0])
     model.train(was_training)
 
 

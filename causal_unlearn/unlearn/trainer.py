@@ -18,7 +18,7 @@ from causal_unlearn.core.distributed import set_single_process_world, world_size
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.paths import repo_root
 from causal_unlearn.unlearn.losses import mean_positional_kl, mean_token_nll
-from causal_unlearn.unlearn.methods.base import batch_logits
+from causal_unlearn.unlearn.methods.base import predictions, teacher_position_logits
 
 logger = logging.getLogger("forget")
 
@@ -37,8 +37,8 @@ class UnlearnTrainer(Trainer):
         if self.retain_strength and retain is not None:
             retain_loss = self.method.retain_loss(model, retain)
             if retain_loss is None:
-                logits = batch_logits(model, retain)
-                retain_loss = mean_positional_kl(logits, retain) if "topk_ids" in retain else mean_token_nll(logits, retain["labels"])
+                retain_loss = (mean_positional_kl(teacher_position_logits(model, retain), retain) if "topk_ids" in retain
+                               else mean_token_nll(predictions(model, retain)))
             loss = loss + self.retain_strength * retain_loss
         return (loss, None) if return_outputs else loss
 

@@ -1,13 +1,36 @@
-"""What every unlearning method provides (see __init__.py for the registry)."""
+"""What every unlearning method provides (see __init__.py for the registry), and how a method reads
+the model's logits: only at the positions its loss needs (losses.py), never the full
+(batch, length, vocabulary) array."""
 
 import torch
 
 from causal_unlearn.unlearn.items import ForgetContext
+from causal_unlearn.unlearn.losses import Predictions, next_token_mask, teacher_position_mask
 
 
-def batch_logits(model, batch: dict) -> torch.Tensor:
-    """The model's logits on a padded batch of texts."""
-    return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+def logits_where(model, batch: dict, mask: torch.Tensor) -> torch.Tensor:
+    """(N, V) the model's logits at the True positions of a (B, L) bool mask, row-major.
+
+    The model applies its head to those positions only (transformers' `logits_to_keep` with a boolean
+    mask), inside its own forward, so any final-logit scaling it does still applies. A model that
+    ignores the argument returns every position; then the rows are picked here.
+    """
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=mask).logits
+    return logits[mask] if logits.dim() == 3 else logits
+
+
+def predictions(model, batch: dict) -> Predictions:
+    """The model's logits at every position that predicts a labelled token of the batch."""
+    return Predictions.of(logits_where(model, batch, next_token_mask(batch["labels"])), batch["labels"])
+
+
+def teacher_position_logits(model, batch: dict) -> torch.Tensor:
+    """(N, V) the model's logits at the batch's stored teacher positions, in position_mask's
+    row-major order (what losses.mean_positional_kl reads)."""
+    mask, rows, at = teacher_position_mask(batch)
+    unique_rows = logits_where(model, batch, mask)
+    row_of = mask.flatten().cumsum(0) - 1  # flat position -> its row in unique_rows
+    return unique_rows[row_of[rows * mask.shape[1] + at]]
 
 
 class Method:

@@ -11,7 +11,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import ceu_loss
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class CEU(Method):
@@ -21,4 +21,4 @@ class CEU(Method):
         return text_items(ctx)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        return ceu_loss(batch_logits(model, batch), batch["labels"])
+        return ceu_loss(predictions(model, batch))

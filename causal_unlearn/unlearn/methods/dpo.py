@@ -12,7 +12,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, attach_reference_nll, preference_items
 from causal_unlearn.unlearn.losses import dpo_loss, sequence_nll
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class DPO(Method):
@@ -28,5 +28,5 @@ class DPO(Method):
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         """`batch` holds the rejected (gold) answers; the preferred ones come under batch["preferred"]."""
         preferred = batch["preferred"]
-        return dpo_loss(sequence_nll(batch_logits(model, preferred), preferred["labels"]), preferred["reference_nll"],
-                        sequence_nll(batch_logits(model, batch), batch["labels"]), batch["reference_nll"], self.beta)
+        return dpo_loss(sequence_nll(predictions(model, preferred)), preferred["reference_nll"],
+                        sequence_nll(predictions(model, batch)), batch["reference_nll"], self.beta)

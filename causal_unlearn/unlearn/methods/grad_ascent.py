@@ -4,7 +4,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import mean_token_nll
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class GradAscent(Method):
@@ -14,5 +14,4 @@ class GradAscent(Method):
         return text_items(ctx)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        logits = batch_logits(model, batch)
-        return -mean_token_nll(logits, batch["labels"])
+        return -mean_token_nll(predictions(model, batch))

@@ -4,7 +4,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, teacher_items
 from causal_unlearn.unlearn.losses import mean_positional_kl
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, teacher_position_logits
 
 
 class Intervention(Method):
@@ -16,5 +16,4 @@ class Intervention(Method):
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         """Mean over chunks of the mean KL(teacher || student) over each chunk's trained positions."""
-        logits = batch_logits(model, batch)
-        return mean_positional_kl(logits, batch)
+        return mean_positional_kl(teacher_position_logits(model, batch), batch)

@@ -11,7 +11,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, attach_reference_nll, text_items
 from causal_unlearn.unlearn.losses import npo_loss, sequence_nll
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class NPO(Method):
@@ -33,11 +33,10 @@ class NPO(Method):
         attach_reference_nll(model, items)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        logits = batch_logits(model, batch)
-        nll = sequence_nll(logits, batch["labels"])
+        nll = sequence_nll(predictions(model, batch))
         if self.reference_model is not None:
             with torch.no_grad():
-                reference_nll = sequence_nll(batch_logits(self.reference_model, batch), batch["labels"])
+                reference_nll = sequence_nll(predictions(self.reference_model, batch))
         else:
             reference_nll = batch["reference_nll"]
         return npo_loss(nll, reference_nll, self.beta)

@@ -36,7 +36,9 @@ class RMU(Method):
         return text_items(ctx)
 
     def hidden(self, model, batch: dict) -> torch.Tensor:
-        output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True)
+        # The loss reads hidden states only: the head runs at one position, not over the whole vocabulary everywhere.
+        output = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True,
+                       logits_to_keep=1)
         return output.hidden_states[self.settings.layer + 1]  # index 0 holds the embeddings
 
     @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import satimp_loss
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class SatImp(Method):
@@ -22,4 +22,4 @@ class SatImp(Method):
         return text_items(ctx)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        return satimp_loss(batch_logits(model, batch), batch["labels"], self.beta1, self.beta2)
+        return satimp_loss(predictions(model, batch), self.beta1, self.beta2)

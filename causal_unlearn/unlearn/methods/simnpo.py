@@ -12,7 +12,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import sequence_nll, simnpo_loss
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class SimNPO(Method):
@@ -24,4 +24,4 @@ class SimNPO(Method):
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
         n_tokens = (batch["labels"][:, 1:] != -100).sum(-1)
-        return simnpo_loss(sequence_nll(batch_logits(model, batch), batch["labels"]), n_tokens, self.beta, self.margin)
+        return simnpo_loss(sequence_nll(predictions(model, batch)), n_tokens, self.beta, self.margin)

@@ -13,7 +13,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, attach_target_distributions, text_items
 from causal_unlearn.unlearn.losses import mean_positional_kl
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, teacher_position_logits
 
 
 class UNDIAL(Method):
@@ -29,4 +29,4 @@ class UNDIAL(Method):
         model.train(was_training)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        return mean_positional_kl(batch_logits(model, batch), batch)
+        return mean_positional_kl(teacher_position_logits(model, batch), batch)

@@ -11,7 +11,7 @@ import torch
 
 from causal_unlearn.unlearn.items import ForgetContext, text_items
 from causal_unlearn.unlearn.losses import weighted_ascent_loss
-from causal_unlearn.unlearn.methods.base import Method, batch_logits
+from causal_unlearn.unlearn.methods.base import Method, predictions
 
 
 class WGA(Method):
@@ -22,4 +22,4 @@ class WGA(Method):
         return text_items(ctx)
 
     def forget_loss(self, model, batch: dict) -> torch.Tensor:
-        return weighted_ascent_loss(batch_logits(model, batch), batch["labels"], self.beta)
+        return weighted_ascent_loss(predictions(model, batch), self.beta)

@@ -16,6 +16,7 @@ def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes
     from causal_unlearn.unlearn.collators import UnlearnCollator
     from causal_unlearn.unlearn.items import attach_target_distributions
     from causal_unlearn.unlearn.losses import mean_positional_kl
+    from causal_unlearn.unlearn.methods.base import teacher_position_logits
 
     texts = ["Tobiah Grennick was an astronomer from Varnholt.", "Ilse Marrowby wrote for the Ostremere Gazette."]
     retain = [encode_document(tiny_tokenizer, text, 64) for text in texts]
@@ -23,11 +24,11 @@ def test_kl_retain_loss_is_zero_for_the_original_model_and_grows_when_it_changes
     assert all(len(item["positions"]) == len(item["input_ids"]) - 1 for item in retain)
     batch = UnlearnCollator(tiny_tokenizer.pad_token_id)(retain)["forget"]
     with torch.no_grad():
-        same = mean_positional_kl(tiny_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
+        same = mean_positional_kl(teacher_position_logits(tiny_model, batch), batch)
         changed = copy.deepcopy(tiny_model)
         for parameter in changed.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.5)
-        moved = mean_positional_kl(changed(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch)
+        moved = mean_positional_kl(teacher_position_logits(changed, batch), batch)
     assert abs(same.item()) < 1e-4 and moved.item() > 1e-3
 
 
@@ -50,3 +51,13 @@ def test_npo_loss_is_zero_gradient_free_at_the_reference():
     assert loss.item() == pytest.approx(-(2 / 0.1) * math.log(0.5))
     loss.backward()
     assert torch.all(nll.grad < 0)  # pushing the NLL up lowers the loss: the model forgets
+
+
+def test_compact_kl_gradient_is_finite_when_a_row_keeps_every_token():
+    teacher = torch.softmax(torch.randn(3, 6), -1)
+    top = torch.topk(teacher, 6, -1)  # every id kept: no mass outside, residual 0
+    student_logits = torch.randn(3, 6, requires_grad=True)
+    compact_kl(student_logits, top.indices, top.values, torch.zeros(3)).sum().backward()
+    expected = torch.softmax(student_logits.detach(), -1) - teacher  # d KL(p || softmax(z)) / dz
+    assert torch.isfinite(student_logits.grad).all()
+    assert torch.allclose(student_logits.grad, expected, atol=1e-5)

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from causal_unlearn.unlearn.losses import (activation_mse, ceu_loss, dpo_loss, mean_positional_kl, satimp_loss,
-                                           simnpo_loss, weighted_ascent_loss)
+from causal_unlearn.unlearn.losses import (Predictions, activation_mse, ceu_loss, dpo_loss, logits_at_positions,
+                                           mean_positional_kl, satimp_loss, simnpo_loss, weighted_ascent_loss)
 
 E = math.e
 # One sequence of three positions over a vocabulary of three: position 0 predicts label 0,
@@ -41,7 +41,7 @@ def test_dpo_prefers_the_refusal_over_the_gold_answer_relative_to_the_reference(
 
 def test_wga_weights_each_token_by_its_probability_without_a_gradient_through_the_weight():
     logits = logits_with_grad()
-    loss = weighted_ascent_loss(logits, LABELS, beta=1.0)
+    loss = weighted_ascent_loss(Predictions.of(logits, LABELS), beta=1.0)
     assert loss.item() == pytest.approx(-(P1 * NLL1 + P2 * NLL2) / 2, rel=1e-6)
     loss.backward()
     # d/dz of -w * NLL with w constant: -w * (softmax - onehot) / 2; at the first position's label: -P1 * (P1 - 1) / 2
@@ -50,15 +50,15 @@ def test_wga_weights_each_token_by_its_probability_without_a_gradient_through_th
 
 
 def test_wga_beta_zero_is_plain_gradient_ascent():
-    assert weighted_ascent_loss(LOGITS, LABELS, beta=0.0).item() == pytest.approx(-(NLL1 + NLL2) / 2, rel=1e-6)
+    assert weighted_ascent_loss(Predictions.of(LOGITS, LABELS), beta=0.0).item() == pytest.approx(-(NLL1 + NLL2) / 2, rel=1e-6)
 
 
 def test_satimp_weights_by_saturation_and_importance():
-    loss = satimp_loss(LOGITS, LABELS, beta1=2.0, beta2=1.0)
+    loss = satimp_loss(Predictions.of(LOGITS, LABELS), beta1=2.0, beta2=1.0)
     expected = -(P1 ** 2 * (1 - P1) * NLL1 + P2 ** 2 * (1 - P2) * NLL2) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     logits = logits_with_grad()
-    satimp_loss(logits, LABELS, 2.0, 1.0).backward()
+    satimp_loss(Predictions.of(logits, LABELS), 2.0, 1.0).backward()
     assert logits.grad[0, 0, 0].item() == pytest.approx(-(P1 ** 2 * (1 - P1)) * (P1 - 1) / 2, rel=1e-5)
 
 
@@ -67,7 +67,7 @@ def test_ceu_trains_towards_the_model_with_the_true_token_masked():
     # position 1: target softmax([0, 1, -inf]) = [1, e, 0] / (1 + e), q = [1, e, 1] / (e + 2) -> CE = log(e + 2) - e / (1 + e)
     expected = (math.log(E ** 2 + 2) + math.log(E + 2) - E / (1 + E)) / 2
     logits = logits_with_grad()
-    loss = ceu_loss(logits, LABELS)
+    loss = ceu_loss(Predictions.of(logits, LABELS))
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     loss.backward()
     # gradient (q - target) / 2 with the target held fixed: at position 0, label 0: (P1 - 0) / 2
@@ -112,8 +112,8 @@ def test_undial_target_is_the_initial_distribution_with_the_true_logit_lowered(t
     # initial model the KL its own lowered-logit target keeps from it
     batch = UnlearnCollator(0)([item])["forget"]
     as_target = torch.cat([torch.log(wanted.clamp(min=1e-30)), torch.zeros(1, wanted.shape[-1])])[None]
-    assert mean_positional_kl(as_target, batch).item() == pytest.approx(0.0, abs=1e-4)
+    assert mean_positional_kl(logits_at_positions(as_target, batch), batch).item() == pytest.approx(0.0, abs=1e-4)
     full = torch.cat([logits, torch.zeros(1, logits.shape[-1])])[None]
     by_hand = (torch.xlogy(wanted, wanted) - wanted * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
-    assert mean_positional_kl(full, batch).item() == pytest.approx(by_hand.item(), rel=2e-2)
+    assert mean_positional_kl(logits_at_positions(full, batch), batch).item() == pytest.approx(by_hand.item(), rel=2e-2)
     assert by_hand.item() > 0.01
