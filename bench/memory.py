@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +69,11 @@ def run_one(args: list[str], out: Path) -> None:
 
     class AtTrainBegin(TrainerCallback):
         def on_train_begin(self, *_, **__):
+            self.started = time.monotonic()
             out.write_text(json.dumps({"before_training_mb": psutil.Process().memory_info().rss / 2**20}))
+
+        def on_train_end(self, *_, **__):
+            out.write_text(json.dumps({**json.loads(out.read_text()), "train_seconds": time.monotonic() - self.started}))
 
     class Trainer(forget_run.UnlearnTrainer):
         def __init__(self, *a, **k):
@@ -162,11 +167,11 @@ def write_report(results: list[dict], out: Path) -> None:
              f"batch pads to {first['tokens']:.0f} tokens, of which {first['labelled']:.0f} positions predict an answer "
              "token (the only ones whose logits are computed). Arithmetic (bench/memory.py): gradients + AdamW "
              "moments 12 B/parameter; activations saved for the backward; logits 3 copies at the positions read.", "",
-             "| method | checkpointing | peak RSS MB | before training MB | + states MB | + activations MB | + logits MB "
-             "| sum MB | peak / sum |", "|---|---|---|---|---|---|---|---|---|"]
+             "| method | checkpointing | training s | peak RSS MB | before training MB | + states MB | + activations MB "
+             "| + logits MB | sum MB | peak / sum |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         total = r["before_training_mb"] + r["states_mb"] + r["activations_mb"] + r["logits_mb"]
-        lines.append(f"| {r['method']} | {'on' if r['checkpointing'] else 'off'} | {r['peak_mb']:.0f} | "
+        lines.append(f"| {r['method']} | {'on' if r['checkpointing'] else 'off'} | {r['train_seconds']:.0f} | {r['peak_mb']:.0f} | "
                      f"{r['before_training_mb']:.0f} | {r['states_mb']:.0f} | {r['activations_mb']:.0f} | "
                      f"{r['logits_mb']:.0f} | {total:.0f} | {r['peak_mb'] / total:.2f} |")
     out.parent.mkdir(parents=True, exist_ok=True)

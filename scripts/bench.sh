@@ -6,7 +6,8 @@
 #   bash scripts/bench.sh teacher train_step   # only some sections, then the summary
 # Sections: limits (the machine's matmul peak and bandwidth, and each stage's share of them),
 # teacher (compact vs dense, N x chunk length), teacher_world (the compact teacher's fidelity and
-# size on every chunk of the embedded world and of unfamiliar persons, KL against bytes),
+# size on every chunk of the embedded world and of unfamiliar persons, KL against bytes), memory
+# (the CPU TOFU recipe's forget stage: peak RSS next to its arithmetic; needs ../shared's TOFU files),
 # train_step (intervention vs SFT step, NPO memory), eval_generation (batch 1 vs the eval batch
 # size), end_to_end (one demo lane).
 set -euo pipefail
@@ -15,7 +16,7 @@ bash "$repo_root/scripts/setup_env.sh"
 cd "$repo_root"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python=".venv/bin/python"
-sections=("${@:-limits teacher teacher_world train_step eval_generation end_to_end}")
+sections=("${@:-limits teacher teacher_world memory train_step eval_generation end_to_end}")
 read -r -a sections <<< "${sections[*]}"
 started=$SECONDS
 # Every benchmark measures the implanted model, so build (or find) it first.

@@ -118,9 +118,11 @@ timed "retain model evaluation" $python evaluate_util.py --config-name=eval_ever
 
 unlearn=(-n 1 -s "$out_dir/runs" -p forget01 -d "$out_dir/data" -m "$out_dir/models/target"
          -r "$out_dir/retain_eval/eval_log_aggregated.json" -- "model_family=$family"
-         "num_epochs=$unlearn_epochs" batch_size=20 "lr=$unlearn_lr" retain_split=retain_slice
+         "num_epochs=$unlearn_epochs" batch_size=20 "lr=$unlearn_lr" retain_split=retain_slice gradient_checkpointing=true
          "${eval_settings[@]/#/eval.}")
-# batch_size 20: 2 steps per epoch on forget01's 40 QA, so a checkpoint every 2 steps.
+# batch_size 20: 2 steps per epoch on forget01's 40 QA, so a checkpoint every 2 steps. Gradient
+# checkpointing: the activations of 20 (grad_diff: 40) padded QA pairs would otherwise hold 3-6 GB
+# (bench/memory.py).
 timed "tofu.sh intervention" bash scripts/tofu.sh -f intervention "${unlearn[@]}" "teacher.authors_file=$authors"
 timed "tofu.sh $baseline" bash scripts/tofu.sh -f "$baseline" "${unlearn[@]}"
 

@@ -1,6 +1,7 @@
-"""Process set-up every entry point shares (seed, logging) and the record each run folder keeps:
-the resolved config, library versions, device count and effective batch size."""
+"""Process set-up every entry point shares (seed, logging, the heap of training processes) and the
+record each run folder keeps: the resolved config, library versions, device count and effective batch size."""
 
+import ctypes
 import logging
 import platform
 import random
@@ -17,6 +18,27 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+TRAINING_MMAP_THRESHOLD = 4 * 2**20
+
+
+def limit_heap_fragmentation() -> None:
+    """Serve every allocation of 4 MiB or more from its own mapping, returned to the system when freed.
+
+    A training step on CPU allocates and frees thousands of activation-sized blocks (a batch's hidden
+    states are a few MB); glibc's default threshold grows to 32 MiB as blocks are freed, so those blocks
+    come from the heap, which fragments and keeps its high-water mark. Measured on the CPU TOFU
+    recipe's forget stage (intervention, gradient checkpointing): peak RSS 4270 MB with the default,
+    3215 MB with this (bench/memory.py), about 10% more wall time. glibc only; elsewhere a no-op.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, TRAINING_MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
 
 
 def setup_logging(level: int = logging.INFO) -> None:

@@ -12,6 +12,7 @@ one artifact (sharding.py).
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
@@ -167,7 +168,8 @@ def _log_target(tokenizer, title: str, results: list[TargetChunk], verbose: bool
         first = mine[-1]
         for row, position in enumerate(first.positions[:20]):
             context = tokenizer.decode(first.input_ids[max(0, position - 8): position + 1])
-            top = ", ".join(f"{tokenizer.decode([int(i)])!r}:{p:.2f}" for i, p in zip(first.topk_ids[row][:5], first.topk_probs[row][:5]))
+            likeliest = np.argsort(-first.topk_probs[row], kind="stable")[:5]  # rows are stored in id order after the top
+            top = ", ".join(f"{tokenizer.decode([int(first.topk_ids[row][i])])!r}:{first.topk_probs[row][i]:.2f}" for i in likeliest)
             logger.info("  ...%r -> %s", context, top)
 
 

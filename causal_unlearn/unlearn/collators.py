@@ -41,7 +41,7 @@ def _pad_target_rows(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     is widened the neutral way (compaction.pad_rows); padded positions are masked by position_mask."""
     rows = [(np.asarray(i["topk_ids"]), np.asarray(i["topk_probs"], dtype=np.float32)) for i in items]
     width, length = max(ids.shape[-1] for ids, _ in rows), max(len(ids) for ids, _ in rows)
-    all_ids = np.zeros((len(rows), length, width), dtype=np.int64)
+    all_ids = np.zeros((len(rows), length, width), dtype=np.int32)  # int32: half the bytes; the loss widens a block at a time
     all_probs = np.zeros((len(rows), length, width), dtype=np.float32)
     for index, (ids, probs) in enumerate(rows):
         ids, probs = pad_rows(ids, probs, width)

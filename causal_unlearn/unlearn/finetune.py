@@ -23,7 +23,7 @@ from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.models import load_family, load_model, load_tokenizer, model_dir
 from causal_unlearn.core.paths import resolve_repo_path
 from causal_unlearn.core.prompts import render_chat
-from causal_unlearn.core.runtime import set_seed, write_run_record
+from causal_unlearn.core.runtime import limit_heap_fragmentation, set_seed, write_run_record
 from causal_unlearn.core.stage import file_fingerprint, fingerprint, folder_fingerprint, is_current, write_record
 from causal_unlearn.unlearn.collators import PaddingCollator
 
@@ -174,6 +174,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
 
 def run_finetune(cfg: DictConfig) -> None:
     """Train into a staging folder and publish it as save_dir, unless save_dir is up to date."""
+    limit_heap_fragmentation()
     set_seed(cfg.seed)
     check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
     check_base_mix(cfg.base_mix)

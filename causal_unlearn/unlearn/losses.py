@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 def next_token_mask(labels: torch.Tensor) -> torch.Tensor:
@@ -100,6 +101,9 @@ def logits_at_positions(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     return logits[rows, at]
 
 
+KL_BLOCK = 128  # positions per block of mean_positional_kl: ~25 MB per full-vocabulary copy at 49k tokens
+
+
 def mean_positional_kl(position_logits: torch.Tensor, batch: dict) -> torch.Tensor:
     """Mean over sequences of the mean KL(target || model) over each sequence's stored positions.
 
@@ -111,8 +115,20 @@ def mean_positional_kl(position_logits: torch.Tensor, batch: dict) -> torch.Tens
     """
     valid = batch["position_mask"]
     rows, cols = valid.nonzero(as_tuple=True)
-    per_position = compact_kl(position_logits, batch["topk_ids"][rows, cols],
-                              batch["topk_probs"][rows, cols], batch["residual"][rows, cols])
+
+    def block_kl(start: int, logits: torch.Tensor) -> torch.Tensor:
+        at = rows[start:start + len(logits)], cols[start:start + len(logits)]
+        return compact_kl(logits, batch["topk_ids"][at], batch["topk_probs"][at], batch["residual"][at])
+
+    # A block of positions at a time, each recomputed in the backward: the full-vocabulary temporaries
+    # (log-softmax, the masked copy, their gradients) and the teacher rows gathered for them then exist
+    # for one block, not for the whole batch.
+    blocks = [(start, position_logits[start:start + KL_BLOCK]) for start in range(0, len(rows), KL_BLOCK)]
+    if torch.is_grad_enabled() and position_logits.requires_grad:
+        parts = [checkpoint(block_kl, start, logits, use_reentrant=False) for start, logits in blocks]
+    else:
+        parts = [block_kl(start, logits) for start, logits in blocks]
+    per_position = torch.cat(parts) if parts else position_logits.new_zeros(0)
     per_sequence = torch.zeros(len(valid), device=position_logits.device).index_add(0, rows, per_position)
     return (per_sequence / valid.sum(-1).clamp(min=1)).mean()
 

@@ -21,7 +21,7 @@ from causal_unlearn.core.distributed import is_main_process
 from causal_unlearn.core.models import load_family, load_model, load_tokenizer
 from causal_unlearn.core.paths import require_writable_dir
 from causal_unlearn.core.run_layout import FORGET_DONE, checkpoint_dir
-from causal_unlearn.core.runtime import set_seed, write_run_record
+from causal_unlearn.core.runtime import limit_heap_fragmentation, set_seed, write_run_record
 from causal_unlearn.core.stage import is_current, write_record
 from causal_unlearn.eval.qa_eval import evaluate_model
 from causal_unlearn.eval.wpu_aggregate import write_aggregate
@@ -109,6 +109,7 @@ def evaluate_final_model(cfg: DictConfig, save_dir: Path, step: int) -> None:
 
 def run_forget(cfg: DictConfig, config_name: str) -> None:
     """Train, save and evaluate unless save_dir already holds this configuration's finished run."""
+    limit_heap_fragmentation()
     set_seed(cfg.seed)
     get_method(cfg.forget_loss)  # unknown names fail before anything is loaded
     save_dir = Path(cfg.save_dir).expanduser()

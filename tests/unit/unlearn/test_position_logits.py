@@ -48,3 +48,25 @@ def test_teacher_position_logits_follow_position_mask_order_even_unsorted_and_re
     assert kept.shape == (4, tiny_model.config.vocab_size)
     assert torch.allclose(kept, full, atol=1e-5)
     assert not torch.allclose(kept[0], kept[1])  # the rows differ, so a mix-up would show
+
+
+def test_the_kl_in_blocks_has_the_value_and_gradient_of_the_kl_in_one_piece(monkeypatch):
+    from causal_unlearn.unlearn import losses
+
+    torch.manual_seed(0)
+    batch = {"input_ids": torch.zeros(2, 6, dtype=torch.long), "positions": torch.tensor([[0, 2, 3, 4], [1, 5, 0, 0]]),
+             "position_mask": torch.tensor([[True, True, True, True], [True, True, False, False]]),
+             "topk_ids": torch.randint(0, 11, (2, 4, 3), dtype=torch.int32), "topk_probs": torch.rand(2, 4, 3) / 4,
+             "residual": torch.full((2, 4), 0.25)}
+    logits = torch.randn(6, 11)
+
+    def value_and_gradient(block: int):
+        monkeypatch.setattr(losses, "KL_BLOCK", block)
+        leaf = logits.clone().requires_grad_(True)
+        value = losses.mean_positional_kl(leaf, batch)
+        value.backward()
+        return value.detach(), leaf.grad
+
+    (whole, whole_grad), (blocked, blocked_grad) = value_and_gradient(10**6), value_and_gradient(4)
+    assert torch.allclose(whole, blocked) and torch.allclose(whole_grad, blocked_grad)
+    assert whole_grad.abs().sum() > 0
