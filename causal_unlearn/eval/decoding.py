@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from causal_unlearn.eval.kv_cache import make_growing
+
 # Padding is masked and never predicted, so its id does not matter; 0 exists in every vocabulary.
 PAD_ID = 0
 
@@ -95,24 +97,33 @@ def forward_after_prefix(module, batch: PrefixBatch, prefix_cache, device, **kwa
 @torch.no_grad()
 def continue_greedily(model, output, mask: torch.Tensor, last_positions: torch.Tensor, max_new_tokens: int,
                       stops: set[int]) -> list[list[int]]:
-    """Greedy tokens after `output` (a forward pass with use_cache=True), each row cut before its first stop."""
+    """Greedy tokens after `output` (a forward pass with use_cache=True), each row cut before its first stop.
+
+    The cache grows in place (kv_cache.GrowingLayer), and rows that have stopped leave the batch
+    once they are a quarter of it, so a long answer does not keep the finished ones computing."""
     embedding = model.get_input_embeddings()
     stop_tensor = torch.tensor(sorted(stops), device=mask.device)
-    generated = []
+    cache = make_growing(output.past_key_values)
+    generated = [[] for _ in range(len(mask))]
+    active = torch.arange(len(mask), device=mask.device)  # original row of each batch row
     done = torch.zeros(len(mask), dtype=torch.bool, device=mask.device)
-    positions = last_positions
+    logits, positions = output.logits[:, -1], last_positions
     for step in range(max_new_tokens):
-        token = output.logits[:, -1].argmax(-1)
-        generated.append(token)
+        token = logits.argmax(-1)
+        for row, value in zip(active.tolist(), token.tolist()):
+            generated[row].append(value)
         done |= torch.isin(token, stop_tensor)
         if done.all() or step + 1 == max_new_tokens:
             break
+        if 4 * int(done.sum()) >= len(active):
+            keep = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(keep)
+            active, token, mask, positions, done = active[keep], token[keep], mask[keep], positions[keep], done[keep]
         mask = torch.cat([mask, mask.new_ones(len(mask), 1)], dim=1)
         positions = positions + 1
-        output = model(inputs_embeds=embedding(token)[:, None], attention_mask=mask, position_ids=positions,
-                       past_key_values=output.past_key_values, use_cache=True)
-    rows = torch.stack(generated, dim=1).tolist()
-    return [row[: next((i for i, t in enumerate(row) if t in stops), len(row))] for row in rows]
+        logits = model(inputs_embeds=embedding(token)[:, None], attention_mask=mask, position_ids=positions,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+    return [row[: next((i for i, t in enumerate(row) if t in stops), len(row))] for row in generated]
 
 
 def answer_budget(max_new_tokens: int, max_length: int | None, padded_prompt_length: int) -> int:
