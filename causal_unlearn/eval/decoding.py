@@ -149,7 +149,8 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int, 
     answers = []
     for start in tqdm(range(0, len(encoded), batch_size), desc="generate", leave=False):
         batch = pack_after_prefix(encoded[start:start + batch_size], shared, pad_left=True)
-        output = forward_after_prefix(model, batch, prefix_cache, device, use_cache=True)
+        # Rows are padded on the left, so every row's next token is read from the last column.
+        output = forward_after_prefix(model, batch, prefix_cache, device, use_cache=True, logits_to_keep=1)
         mask, positions = batch.attention_mask.to(device), batch.position_ids.to(device)
         budget = answer_budget(max_new_tokens, max_length, mask.shape[1])
         for tokens in continue_greedily(model, output, mask, positions[:, -1:], budget, stops):

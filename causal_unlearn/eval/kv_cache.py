@@ -3,10 +3,10 @@
 transformers' DynamicLayer appends each new token with `torch.cat`, which copies the whole cache
 at every step: for a batch of 16 reading 800 prompt tokens (a many-shot jailbreak) that copy is
 about half of a decoding step of SmolLM2-135M on one CPU core (540 ms a step with it, 299 ms
-without; docs/results.md, "Decoding with a growing KV cache"). A
-GrowingLayer keeps its keys and values in a buffer with room to spare and writes each new token
-in place; the tensors the attention reads are views of the filled part, so the values are the
-same as DynamicLayer's and only the copies go.
+without; docs/results.md, "Decoding with a growing KV cache"). A GrowingLayer keeps its keys and
+values in a buffer with room to spare and writes each new token in place; the tensors the
+attention reads are views of the filled part, so the values are the same as DynamicLayer's and
+only the copies go.
 """
 
 import torch
