@@ -55,9 +55,11 @@ def value_at(xs, ys, x: float) -> float:
 
 
 def curve(runs: list[Run], retention_task: str, implanted: dict[str, float], floor: float,
-          questions: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None) -> tuple[list, list]:
+          questions: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None,
+          ratio: bool = True) -> tuple[list, list]:
     """(x, y) per budget, in budget order: each budget's runs averaged over `seeds` (with repeats, as
-    a bootstrap draws them) on the `questions` of each task (indices, with repeats; None: all)."""
+    a bootstrap draws them) on the `questions` of each task (indices, with repeats; None: all).
+    y is the retention mean over the implanted model's (ratio=False: the mean itself)."""
     xs, ys = [], []
     for budget in sorted({run.budget for run in runs}):
         at_budget = {run.seed: run for run in runs if run.budget == budget}
@@ -70,23 +72,51 @@ def curve(runs: list[Run], retention_task: str, implanted: dict[str, float], flo
             return float(np.mean([run.scores[task] if picks is None else run.scores[task][picks] for run in chosen]))
 
         xs.append(normalised_forgetting(mean("forget"), implanted["forget"], floor))
-        ys.append(mean(retention_task) / implanted[retention_task])
+        ys.append(mean(retention_task) / implanted[retention_task] if ratio else mean(retention_task))
     return xs, ys
 
 
-def matched_value(runs: list[Run], retention_task: str, implanted: dict[str, float], floor: float, x: float,
-                  draws: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """The retention ratio at normalised forgetting x, and its 95% bootstrap interval over questions
-    and seeds (NaN where the curve does not reach x)."""
-    point = value_at(*curve(runs, retention_task, implanted, floor), x)
+@dataclass(frozen=True)
+class Split:
+    """One forget split's runs of a method, with the implanted model's per-task means and the floor
+    they are normalised by."""
+
+    runs: list[Run]
+    implanted: dict[str, float]
+    floor: float
+
+
+def pooled_curve(splits: list[Split], retention_task: str, questions: list[dict] | None = None,
+                 seeds: list[int] | None = None, ratio: bool = True) -> tuple[list, list]:
+    """The splits' curves averaged budget by budget (every split runs the same budgets): x and y are
+    the means over splits. `questions` holds one draw of question indices per split."""
+    curves = [curve(split.runs, retention_task, split.implanted, split.floor,
+                    None if questions is None else questions[i], seeds, ratio)
+              for i, split in enumerate(splits)]
+    if len({len(xs) for xs, _ in curves}) != 1:
+        raise ValueError("pooled_curve: the splits do not share the same budgets")
+    xs = np.mean([xs for xs, _ in curves], axis=0)
+    ys = np.mean([ys for _, ys in curves], axis=0)
+    return list(xs), list(ys)
+
+
+def matched_value(runs: list[Run] | list[Split], retention_task: str, implanted: dict[str, float] | None = None,
+                  floor: float | None = None, x: float = 0.5, draws: int = 1000, seed: int = 0,
+                  ratio: bool = True) -> tuple[float, float, float]:
+    """The retention at normalised forgetting x (a ratio to the implanted model's, or the raw mean
+    with ratio=False, e.g. for a rate), and its 95% bootstrap interval over questions and seeds (NaN
+    where the curve does not reach x). `runs` is one split's runs (with its `implanted` and `floor`)
+    or a list of `Split`s, pooled: each draw resamples every split's questions and the seeds once."""
+    splits = runs if runs and isinstance(runs[0], Split) else [Split(runs, implanted, floor)]
+    point = value_at(*pooled_curve(splits, retention_task, ratio=ratio), x)
     rng = np.random.default_rng(seed)
-    sizes = {task: len(values) for task, values in runs[0].scores.items()}
-    all_seeds = sorted({run.seed for run in runs})
+    all_seeds = sorted({run.seed for split in splits for run in split.runs})
     samples = []
     for _ in range(draws):
-        questions = {task: rng.integers(0, size, size) for task, size in sizes.items()}
+        questions = [{task: rng.integers(0, len(values), len(values)) for task, values in split.runs[0].scores.items()}
+                     for split in splits]
         seeds = list(rng.choice(all_seeds, len(all_seeds)))
-        samples.append(value_at(*curve(runs, retention_task, implanted, floor, questions, seeds), x))
+        samples.append(value_at(*pooled_curve(splits, retention_task, questions, seeds, ratio), x))
     samples = np.asarray(samples)
     samples = samples[~np.isnan(samples)]
     if len(samples) < draws / 2:  # the curve reaches x in too few draws for an interval

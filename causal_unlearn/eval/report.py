@@ -24,7 +24,7 @@ WPU_BARS = [("Forget ROUGE", "#d62728"), ("Hard Retain ROUGE", "#1f77b4"), ("Gen
 TOFU_LINES = ["Forget Quality", "Model Utility", "ROUGE Forget", "ROUGE Retain"]
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     columns = list(frame.columns)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in frame.itertuples(index=False):  # keeps each column's type (iterrows would make ints floats)
@@ -68,7 +68,7 @@ def wpu_report(summary: Path, reference: str | None) -> Path:
         extra = [c for c in table.columns if c == "Other Persons ROUGE" or "attack" in c.lower() or "GPT" in c]
         shown = table[table["split"] == split][["method"] + [c for c, _ in WPU_BARS if c in table.columns] + extra]
         shown = shown.dropna(axis=1, how="all")  # judge columns stay empty without a judge endpoint
-        sections += ["", f"## {split}", "", f"![{split}]({image.name})", "", _markdown_table(shown)]
+        sections += ["", f"## {split}", "", f"![{split}]({image.name})", "", markdown_table(shown)]
     path = out_dir / "report.md"
     atomic_write_text(path, "\n".join(sections) + "\n")
     return path
@@ -94,5 +94,5 @@ def tofu_report(run_dir: Path) -> Path:
     plt.close(figure)
     shown = table[["step"] + [c for c in TOFU_LINES if c in table]]
     path = run_dir / "report.md"
-    atomic_write_text(path, f"# TOFU checkpoints of {run_dir.name}\n\n![checkpoints]({image.name})\n\n{_markdown_table(shown)}\n")
+    atomic_write_text(path, f"# TOFU checkpoints of {run_dir.name}\n\n![checkpoints]({image.name})\n\n{markdown_table(shown)}\n")
     return path

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from causal_unlearn.eval.frontier import Run, curve, matched_value, normalised_forgetting, value_at, verdict
+from causal_unlearn.eval.frontier import (Run, Split, curve, matched_value, normalised_forgetting, pooled_curve, value_at,
+                                          verdict)
 
 IMPLANTED = {"forget": 1.0, "hard_retain": 0.8}
 FLOOR = 0.2
@@ -78,3 +79,24 @@ def test_a_curve_that_never_reaches_the_forgetting_asked_has_no_interval():
     point, low, high = matched_value(light, "hard_retain", IMPLANTED, FLOOR, 0.8, draws=20)
     assert all(math.isnan(v) for v in (point, low, high))
     assert verdict("light", (low, high), "other", (0.1, 0.2)).startswith("not measured")
+
+
+def test_pooled_splits_average_their_curves_and_their_interval_holds_the_point():
+    first = Split(_runs({0.0: 0.8, 0.4: 0.4, 0.8: 0.2}, noise=0.02, rng_seed=4), IMPLANTED, FLOOR)
+    second = Split(_runs({0.0: 0.8, 0.4: 0.8, 0.8: 0.8}, noise=0.02, rng_seed=5), IMPLANTED, FLOOR)
+    xs, ys = pooled_curve([first, second], "hard_retain")
+    one_xs, one_ys = curve(first.runs, "hard_retain", IMPLANTED, FLOOR)
+    two_xs, two_ys = curve(second.runs, "hard_retain", IMPLANTED, FLOOR)
+    assert xs == pytest.approx((np.array(one_xs) + two_xs) / 2) and ys == pytest.approx((np.array(one_ys) + two_ys) / 2)
+    point, low, high = matched_value([first, second], "hard_retain", x=0.5, draws=200)
+    assert point == pytest.approx(value_at(xs, ys, 0.5)) and low <= point <= high
+    # Pooling the same split twice changes nothing but the draws.
+    alone = matched_value(first.runs, "hard_retain", IMPLANTED, FLOOR, 0.5, draws=200)
+    twice = matched_value([first, first], "hard_retain", x=0.5, draws=200)
+    assert twice[0] == pytest.approx(alone[0])
+
+
+def test_a_rate_is_read_as_it_is_not_as_a_ratio():
+    runs = _runs({0.0: 0.8, 0.4: 0.4, 0.8: 0.2})
+    assert matched_value(runs, "hard_retain", IMPLANTED, FLOOR, 0.5, draws=10, ratio=False)[0] == pytest.approx(0.4)
+    assert matched_value(runs, "hard_retain", IMPLANTED, FLOOR, 0.5, draws=10)[0] == pytest.approx(0.5)

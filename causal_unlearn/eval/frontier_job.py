@@ -1,0 +1,70 @@
+"""One job of the frontier grid, run in its own process (frontier.py starts it):
+
+    python -m causal_unlearn.eval.frontier_job SPEC.json
+
+SPEC is what frontier_grid.py planned: {"kind": "teacher" | "reference" | "train", "config": the
+stage config name, "overrides": Hydra overrides of it, "run_dir": the job's folder}.
+
+- teacher: teacher.py's stage (skipped when its artifact is up to date).
+- reference: the implanted model evaluated on the split, with never-seen names (the floor) and the
+  other split (Other Persons), into run_dir/eval.
+- train: forget.py's training with a checkpoint every save_steps steps, then every checkpoint
+  evaluated into checkpoint-{step}/eval. Each stage skips itself when its outputs are current, so
+  a killed job continues where it stopped.
+"""
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from causal_unlearn.core.configs import validate
+from causal_unlearn.core.paths import repo_root
+from causal_unlearn.core.run_layout import checkpoint_dirs, checkpoint_eval_dir
+from causal_unlearn.core.runtime import setup_logging
+from causal_unlearn.eval.qa_eval import run_evaluation
+from causal_unlearn.teacher.build import run_teacher
+from causal_unlearn.unlearn.run import run_forget
+
+logger = logging.getLogger("frontier")
+
+
+def stage_config(config_name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(repo_root() / "config"), version_base="1.3"):
+        cfg = compose(config_name=config_name.removesuffix(".yaml"), overrides=overrides)
+    validate(cfg)
+    return cfg
+
+
+def evaluate_into(cfg: DictConfig, model_path: str, save_dir: Path) -> None:
+    with open_dict(cfg):
+        cfg.eval.model_path, cfg.eval.save_dir = model_path, str(save_dir)
+    run_evaluation(cfg.eval)
+
+
+def run_job(spec: dict) -> None:
+    cfg = stage_config(spec["config"], spec["overrides"])
+    run_dir = Path(spec["run_dir"])
+    if spec["kind"] == "teacher":
+        run_teacher(cfg)
+    elif spec["kind"] == "reference":
+        evaluate_into(cfg, cfg.model_path, run_dir / "eval")
+    elif spec["kind"] == "train":
+        run_forget(cfg, spec["config"])
+        for checkpoint in checkpoint_dirs(run_dir):
+            logger.info("Evaluating %s", checkpoint.name)
+            evaluate_into(cfg, str(checkpoint), checkpoint_eval_dir(checkpoint))
+    else:
+        raise ValueError(f"unknown frontier job kind {spec['kind']!r}")
+
+
+def main() -> None:
+    setup_logging()
+    run_job(json.loads(Path(sys.argv[1]).read_text()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The frontier grid's plan (causal_unlearn/eval/frontier_grid.py): which jobs, with which settings."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from causal_unlearn.core.errors import UserError
+from causal_unlearn.eval.frontier_grid import plan
+
+
+def _settings(**changes):
+    settings = OmegaConf.load("config/frontier_mini.yaml").frontier
+    settings.implant_dir = "/models/implant"
+    settings.out_dir = "/out"
+    for key, value in changes.items():
+        OmegaConf.update(settings, key, value)
+    return settings
+
+
+def test_every_method_seed_and_split_is_one_training_job_and_teachers_are_shared():
+    first, training = plan(_settings(), cores=2)
+    settings = _settings()
+    assert len(training) == len(settings.methods) * len(settings.seeds) * len(settings.splits)
+    kinds = [job.kind for job in first]
+    # One reference per split; one teacher per split, seed and teacher kind (intervention's N=10 is
+    # shared by intervention and intervention_retain, whp has its own).
+    assert kinds.count("reference") == 2 and kinds.count("teacher") == 2 * 2 * 2
+    job = next(j for j in training if j.meta == {"method": "npo", "seed": 2, "split": "forget_2_2"})
+    assert "eval.other_persons_split=forget_2_1" in job.overrides and "lr=1.5e-4" in job.overrides
+    assert f"save_dir={job.run_dir}" in job.overrides and job.run_dir.as_posix() == "/out/runs/npo/2_forget_2_2"
+    assert any(o.startswith("save_dir_root=/out/teachers/seed2") for o in job.overrides)
+    assert job.threads == 1
+
+
+def test_only_picks_methods_and_names_an_unknown_one():
+    _, training = plan(_settings(only=["intervention", "npo"]), cores=2)
+    assert {job.meta["method"] for job in training} == {"intervention", "npo"}
+    with pytest.raises(UserError, match="frontier.only names 'nope'"):
+        plan(_settings(only=["nope"]), cores=2)
+
+
+def test_one_split_has_no_other_persons_and_says_so():
+    with pytest.raises(UserError, match="at least two forget splits"):
+        plan(_settings(splits=["forget_2_1"]), cores=2)
