@@ -7,6 +7,10 @@ WPU-style comparison table (one row per method and split, e.g. results/demo/summ
 TOFU run directory (one aggregate_stat.csv per checkpoint, under checkpoint-*/eval/):
 
     python report.py --tofu-run results/locuslab/tofu_ft_llama2-7b/intervention/1_42_forget10
+
+TOFU frontier across methods (Forget Quality against Model Utility at every checkpoint):
+
+    python report.py --tofu-frontier intervention=RUN_A grad_diff=RUN_B npo=RUN_C --out results/tofu_cpu
 """
 
 import argparse
@@ -15,7 +19,7 @@ from pathlib import Path
 
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.runtime import setup_logging
-from causal_unlearn.eval.report import tofu_report, wpu_report
+from causal_unlearn.eval.report import tofu_frontier_report, tofu_report, wpu_report
 
 logger = logging.getLogger("report")
 
@@ -26,14 +30,21 @@ def main() -> None:
     parser.add_argument("--summary", type=Path, help="comparison CSV (method, split, WPU columns)")
     parser.add_argument("--reference", default=None, help="method row drawn as the before-unlearning reference")
     parser.add_argument("--tofu-run", type=Path, help="TOFU run directory holding checkpoint-*/eval/aggregate_stat.csv")
+    parser.add_argument("--tofu-frontier", nargs="+", metavar="METHOD=RUN", help="TOFU runs to plot on one frontier")
+    parser.add_argument("--out", type=Path, default=Path("."), help="where --tofu-frontier writes tofu_frontier.md")
     args = parser.parse_args()
     try:
         if args.summary:
             logger.info("Wrote %s", wpu_report(args.summary, args.reference))
         elif args.tofu_run:
             logger.info("Wrote %s", tofu_report(args.tofu_run))
+        elif args.tofu_frontier:
+            pairs = [item.split("=", 1) for item in args.tofu_frontier]
+            if any(len(pair) != 2 for pair in pairs):
+                raise UserError("--tofu-frontier takes METHOD=RUN_DIR pairs, e.g. intervention=results/runs/x")
+            logger.info("Wrote %s", tofu_frontier_report({m: Path(r) for m, r in pairs}, args.out))
         else:
-            raise UserError("Give --summary CSV or --tofu-run DIR.")
+            raise UserError("Give --summary CSV, --tofu-run DIR or --tofu-frontier METHOD=RUN ....")
     except UserError as err:
         raise SystemExit(f"error: {err}")
 

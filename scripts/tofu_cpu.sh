@@ -8,18 +8,20 @@
 #   2. target:   finetune.py on target_train  -> OUT/models/target
 #   3. retain:   finetune.py on retain_slice (never sees forget01) -> OUT/models/retain
 #   4. retain eval: evaluate_util.py (eval_everything tasks, ds_size items each) -> retain_result
-#   5. tofu.sh -f intervention -n 1, then tofu.sh -f BASELINE, on forget01 with the target model:
-#      a checkpoint per epoch, each evaluated (same ds_size) into checkpoint-*/eval/aggregate_stat.csv
-#      with Forget Quality and Model Utility, and best_checkpoint.json + report.md per run.
+#   5. tofu.sh -f intervention -n 1, then tofu.sh -f BASELINE for each baseline, on forget01 with the
+#      target model: a checkpoint per epoch, each evaluated (same ds_size) into
+#      checkpoint-*/eval/aggregate_stat.csv with Forget Quality and Model Utility, and
+#      best_checkpoint.json + report.md per run;
+#   6. OUT/tofu_frontier.md: Forget Quality against Model Utility at every checkpoint of every method.
 #
 #   bash scripts/tofu_cpu.sh                           # everything under results/tofu_cpu
-#   bash scripts/tofu_cpu.sh -o /tmp/tofu -b npo -z 20  # another folder, NPO baseline, 20 eval items
+#   bash scripts/tofu_cpu.sh -o /tmp/tofu -b npo -z 20  # another folder, NPO alone as baseline, 20 eval items
 #
 # Flags:
 #   -o out_dir    output folder (default results/tofu_cpu in the repo)
 #   -d data_path  TOFU json folder (default ../shared/data/tofu, relative to the repo root)
 #   -a authors    author list for the teacher (default ../shared/data/reference/tofu_author.txt)
-#   -b baseline   the baseline method next to intervention: grad_diff (default) | npo | grad_ascent | idk
+#   -b baselines  space-separated baselines next to intervention (default "grad_diff npo"); any forget_loss
 #   -k K          retain rows per part of the slice (default 20: 20 eval questions + 20 pool rows)
 #   -z ds_size    eval items per task, for every evaluation (default 10)
 #   -t tokens     generation.max_new_tokens for the ROUGE answers (default 24)
@@ -30,7 +32,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 out_dir="$repo_root/results/tofu_cpu" data_path="$repo_root/../shared/data/tofu"
-authors="$repo_root/../shared/data/reference/tofu_author.txt" baseline=grad_diff
+authors="$repo_root/../shared/data/reference/tofu_author.txt" baselines="grad_diff npo"
 k=20 ds_size=10 max_new_tokens=24 ft_epochs=3 unlearn_epochs=3
 ft_lr=3e-4 unlearn_lr=1e-4  # a 135M model needs larger steps than TOFU's 1e-5 for Llama-2-7b
 while getopts "o:d:a:b:k:z:t:e:u:" flag; do
@@ -38,7 +40,7 @@ while getopts "o:d:a:b:k:z:t:e:u:" flag; do
         o) out_dir="$OPTARG" ;;
         d) data_path="$OPTARG" ;;
         a) authors="$OPTARG" ;;
-        b) baseline="$OPTARG" ;;
+        b) baselines="$OPTARG" ;;
         k) k="$OPTARG" ;;
         z) ds_size="$OPTARG" ;;
         t) max_new_tokens="$OPTARG" ;;
@@ -124,11 +126,17 @@ unlearn=(-n 1 -s "$out_dir/runs" -p forget01 -d "$out_dir/data" -m "$out_dir/mod
 # checkpointing: the activations of 20 (grad_diff: 40) padded QA pairs would otherwise hold 3-6 GB
 # (bench/memory.py).
 timed "tofu.sh intervention" bash scripts/tofu.sh -f intervention "${unlearn[@]}" "teacher.authors_file=$authors"
-timed "tofu.sh $baseline" bash scripts/tofu.sh -f "$baseline" "${unlearn[@]}"
+frontier_runs=("intervention=$out_dir/runs/intervention/1_42_forget01")
+for baseline in $baselines; do
+    timed "tofu.sh $baseline" bash scripts/tofu.sh -f "$baseline" "${unlearn[@]}"
+    frontier_runs+=("$baseline=$out_dir/runs/$baseline/1_42_forget01")
+done
+$python report.py --tofu-frontier "${frontier_runs[@]}" --out "$out_dir"
 
 echo "[tofu_cpu] stage times:"
 printf '  %s\n' "${stage_times[@]}"
 echo "[tofu_cpu] total wall time: $((SECONDS - started_all)) s"
-for run in "$out_dir"/runs/intervention/1_42_forget01 "$out_dir/runs/$baseline/1_42_forget01"; do
-    echo "[tofu_cpu] $run: checkpoint-*/eval/aggregate_stat.csv, best_checkpoint.json, report.md"
+for run in "${frontier_runs[@]}"; do
+    echo "[tofu_cpu] ${run#*=}: checkpoint-*/eval/aggregate_stat.csv, best_checkpoint.json, report.md"
 done
+echo "[tofu_cpu] frontier across methods: $out_dir/tofu_frontier.md"

@@ -74,12 +74,43 @@ def wpu_report(summary: Path, reference: str | None) -> Path:
     return path
 
 
-def tofu_report(run_dir: Path) -> Path:
+def checkpoint_table(run_dir: Path) -> pd.DataFrame:
+    """A TOFU run's checkpoints, one row each (aggregate_stat.csv plus its step), in step order."""
     files = [checkpoint_eval_dir(c) / AGGREGATE_FILE for c in checkpoint_dirs(run_dir)]
     files = [f for f in files if f.is_file()]
     if not files:
         raise UserError(f"No checkpoint-*/eval/aggregate_stat.csv under {run_dir}; evaluate the checkpoints first.")
-    table = pd.concat([pd.read_csv(f).assign(step=checkpoint_step(f)) for f in files], ignore_index=True)
+    return pd.concat([pd.read_csv(f).assign(step=checkpoint_step(f)) for f in files], ignore_index=True)
+
+
+def tofu_frontier_report(runs: dict[str, Path], out_dir: Path) -> Path:
+    """TOFU's trade-off across methods: Forget Quality against Model Utility at every checkpoint, one
+    curve per method (TOFU's own frontier plot), and the checkpoints' table."""
+    tables = {method: checkpoint_table(run) for method, run in runs.items()}
+    figure, axis = plt.subplots(figsize=(5.5, 4.0))
+    for method, table in tables.items():
+        axis.plot(table["Model Utility"], table["Forget Quality"], marker="o", label=method)
+        for utility, quality, step in zip(table["Model Utility"], table["Forget Quality"], table["step"]):
+            axis.annotate(str(step), (utility, quality), fontsize=6)
+    axis.set_xlabel("Model Utility (higher keeps more)")
+    axis.set_ylabel("Forget Quality (p-value; higher forgets more like never seen)")
+    axis.set_yscale("log")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image = out_dir / "tofu_frontier.png"
+    figure.savefig(image, dpi=110)
+    plt.close(figure)
+    shown = pd.concat([t.assign(method=m)[["method", "step", "Forget Quality", "Model Utility"]]
+                       for m, t in tables.items()], ignore_index=True)
+    path = out_dir / "tofu_frontier.md"
+    atomic_write_text(path, "# TOFU: Forget Quality against Model Utility per checkpoint\n\n"
+                      f"![frontier]({image.name})\n\nPoints are labelled with their step.\n\n{markdown_table(shown)}\n")
+    return path
+
+
+def tofu_report(run_dir: Path) -> Path:
+    table = checkpoint_table(run_dir)
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
     for column in TOFU_LINES:
         if column in table:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.eval.report import tofu_report, wpu_report
+from causal_unlearn.eval.report import tofu_frontier_report, tofu_report, wpu_report
 
 
 def test_wpu_report_writes_markdown_and_one_plot_per_split(tmp_path):
@@ -28,3 +28,19 @@ def test_tofu_report_orders_checkpoints_by_step(tmp_path):
     assert (tmp_path / "report_checkpoints.png").is_file()
     with pytest.raises(UserError, match="No checkpoint"):
         tofu_report(tmp_path / "checkpoint-2")
+
+
+def test_tofu_frontier_puts_every_method_s_checkpoints_in_one_table_and_plot(tmp_path):
+    runs = {}
+    for method, points in (("intervention", ((2, 0.01, 0.6), (4, 0.2, 0.55))), ("grad_diff", ((2, 0.001, 0.5),))):
+        runs[method] = tmp_path / method
+        for step, quality, utility in points:
+            folder = runs[method] / f"checkpoint-{step}" / "eval"
+            folder.mkdir(parents=True)
+            pd.DataFrame([{"Forget Quality": quality, "Model Utility": utility}]).to_csv(
+                folder / "aggregate_stat.csv", index=False)
+    report = tofu_frontier_report(runs, tmp_path / "out").read_text()
+    assert "| intervention | 4 | 0.200 | 0.550 |" in report and "| grad_diff | 2 | 0.001 | 0.500 |" in report
+    assert (tmp_path / "out" / "tofu_frontier.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(UserError, match="No checkpoint"):
+        tofu_frontier_report({"npo": tmp_path / "missing"}, tmp_path / "out")
