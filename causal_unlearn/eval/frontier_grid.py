@@ -90,18 +90,19 @@ def chosen_methods(settings: DictConfig) -> list[str]:
 
 
 def plan(settings: DictConfig, cores: int) -> tuple[list[Job], list[Job]]:
-    """(jobs to run first with every core: teachers and references, training jobs for the workers)."""
-    unknown = [m for m in settings.methods if not isinstance(settings.methods[m], (list, tuple)) and
-               not OmegaConf.is_list(settings.methods[m])]
-    if unknown:
-        raise UserError(f"frontier.methods.{unknown[0]} must be a list of forget_mini.yaml overrides.")
+    """(jobs the training needs first: teachers and references; the training jobs), each job with
+    its share of the cores."""
+    malformed = [m for m in settings.methods if not OmegaConf.is_list(settings.methods[m])]
+    if malformed:
+        raise UserError(f"frontier.methods.{malformed[0]} must be a list of forget_mini.yaml overrides.")
+    threads = max(1, cores // settings.workers)
     first, training = [], []
     teachers = {}
     for split in settings.splits:
         first.append(Job("reference", f"implanted on {split}", Path(settings.out_dir) / "implanted" / split,
                          [f"split={split}", f"model_path={settings.implant_dir}", "forget_loss=none",
                           "eval.stranger_names=true",
-                          f"eval.other_persons_split={other_split(split, list(settings.splits))}"], cores))
+                          f"eval.other_persons_split={other_split(split, list(settings.splits))}"], threads))
         for seed in settings.seeds:
             for method in chosen_methods(settings):
                 overrides = [*common_overrides(settings, split, seed), *method_overrides(settings, method)]
@@ -110,12 +111,12 @@ def plan(settings: DictConfig, cores: int) -> tuple[list[Job], list[Job]]:
                     teacher_keys = [o for o in overrides if o.startswith(("teacher.", "forget_loss=", "split=", "seed="))]
                     teachers.setdefault(tuple(sorted(teacher_keys)), Job(
                         "teacher", f"teacher {loss} {seed}_{split}", Path(settings.out_dir) / "teachers" / f"seed{seed}",
-                        [*common_overrides(settings, split, seed), *teacher_keys], cores))
+                        [*common_overrides(settings, split, seed), *teacher_keys], threads))
                 run_dir = run_dir_of(settings, method, seed, split)
                 training.append(Job("train", f"{method} {seed}_{split}", run_dir, [
                     *overrides, f"save_dir={run_dir}", f"num_epochs={settings.num_epochs}",
                     f"save_steps={settings.save_steps}", "save_total_limit=null", "eval_after_training=false"],
-                    max(1, cores // settings.workers), {"method": method, "seed": seed, "split": split}))
+                    threads, {"method": method, "seed": seed, "split": split}))
     return first + list(teachers.values()), training
 
 
@@ -134,15 +135,17 @@ def free_devices() -> queue.Queue:
 
 
 def launch(job: Job, settings: DictConfig, device: str | None = None) -> None:
-    """Run the job's process (on GPU `device` when given); its output goes to its folder's {kind}.log."""
+    """Run the job's process (on GPU `device` when given); its output goes to a log in its folder."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
-    spec = job.run_dir / ("frontier_spec.json" if job.kind == "train" else f"frontier_spec_{job.kind}.json")
+    # Teachers of one seed share a folder and may run at once: each job its own spec and log.
+    tag = job.kind if job.kind != "teacher" else "_".join(job.name.split())
+    spec = job.run_dir / f"frontier_spec_{tag}.json"
     atomic_write_json(spec, {"kind": job.kind, "config": settings.stage_config, "overrides": job.overrides,
                              "run_dir": str(job.run_dir)})
     env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "TOKENIZERS_PARALLELISM": "false"}
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
-    log = job.run_dir / f"{job.kind}.log"
+    log = job.run_dir / f"{tag}.log"
     with log.open("a") as out:
         code = subprocess.call([sys.executable, "-m", "causal_unlearn.eval.frontier_job", str(spec)],
                                stdout=out, stderr=subprocess.STDOUT, cwd=repo_root(), env=env)
@@ -214,10 +217,11 @@ def ensure_implant(settings: DictConfig) -> None:
 def run_grid(settings: DictConfig, cores: int) -> tuple[dict, list[dict]]:
     """Every job, finished or skipped: ({split: reference scores with 'floor'}, [training records])."""
     first, training = plan(settings, cores)
-    for job in tqdm(first, desc="teachers and references", unit="job"):
-        started = time.time()
-        launch(job, settings)
-        logger.info("%s: %.0f s", job.name, time.time() - started)
+    # Side by side like the training jobs: small models leave a second thread of one process half idle.
+    with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+        for job in tqdm(pool.map(lambda job: launch(job, settings) or job, first), total=len(first),
+                        desc="teachers and references", unit="job"):
+            logger.info("%s: ready", job.name)
     references = {}
     for split in settings.splits:
         eval_dir = Path(settings.out_dir) / "implanted" / split / "eval"
