@@ -54,13 +54,14 @@ def value_at(xs, ys, x: float) -> float:
     return float("nan")
 
 
-def curve(runs: list[Run], retention_task: str, implanted: dict[str, float], floor: float,
-          questions: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None,
-          ratio: bool = True) -> tuple[list, list]:
-    """(x, y) per budget, in budget order: each budget's runs averaged over `seeds` (with repeats, as
-    a bootstrap draws them) on the `questions` of each task (indices, with repeats; None: all).
-    y is the retention mean over the implanted model's (ratio=False: the mean itself)."""
-    xs, ys = [], []
+def curve_points(runs: list[Run], retention_task: str, implanted: dict[str, float], floor: float,
+                 questions: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None,
+                 ratio: bool = True) -> dict[float, tuple[float, float]]:
+    """{budget: (x, y)}: each budget's runs averaged over `seeds` (with repeats, as a bootstrap draws
+    them; a seed without a run at a budget is left out there) on the `questions` of each task
+    (indices, with repeats; None: all). y is the retention mean over the implanted model's
+    (ratio=False: the mean itself)."""
+    points = {}
     for budget in sorted({run.budget for run in runs}):
         at_budget = {run.seed: run for run in runs if run.budget == budget}
         chosen = [at_budget[s] for s in (seeds if seeds is not None else sorted(at_budget)) if s in at_budget]
@@ -71,9 +72,18 @@ def curve(runs: list[Run], retention_task: str, implanted: dict[str, float], flo
             picks = None if questions is None else questions[task]
             return float(np.mean([run.scores[task] if picks is None else run.scores[task][picks] for run in chosen]))
 
-        xs.append(normalised_forgetting(mean("forget"), implanted["forget"], floor))
-        ys.append(mean(retention_task) / implanted[retention_task] if ratio else mean(retention_task))
-    return xs, ys
+        retention = mean(retention_task)
+        points[budget] = (normalised_forgetting(mean("forget"), implanted["forget"], floor),
+                          retention / implanted[retention_task] if ratio else retention)
+    return points
+
+
+def curve(runs: list[Run], retention_task: str, implanted: dict[str, float], floor: float,
+          questions: dict[str, np.ndarray] | None = None, seeds: list[int] | None = None,
+          ratio: bool = True) -> tuple[list, list]:
+    """(x, y) per budget, in budget order (curve_points as two lists)."""
+    points = curve_points(runs, retention_task, implanted, floor, questions, seeds, ratio)
+    return [x for x, _ in points.values()], [y for _, y in points.values()]
 
 
 @dataclass(frozen=True)
@@ -88,16 +98,15 @@ class Split:
 
 def pooled_curve(splits: list[Split], retention_task: str, questions: list[dict] | None = None,
                  seeds: list[int] | None = None, ratio: bool = True) -> tuple[list, list]:
-    """The splits' curves averaged budget by budget (every split runs the same budgets): x and y are
-    the means over splits. `questions` holds one draw of question indices per split."""
-    curves = [curve(split.runs, retention_task, split.implanted, split.floor,
-                    None if questions is None else questions[i], seeds, ratio)
+    """The splits' curves averaged budget by budget, over the budgets every split has (a partial
+    grid may lack some): x and y are the means over splits. `questions`: one draw per split."""
+    curves = [curve_points(split.runs, retention_task, split.implanted, split.floor,
+                           None if questions is None else questions[i], seeds, ratio)
               for i, split in enumerate(splits)]
-    if len({len(xs) for xs, _ in curves}) != 1:
-        raise ValueError("pooled_curve: the splits do not share the same budgets")
-    xs = np.mean([xs for xs, _ in curves], axis=0)
-    ys = np.mean([ys for _, ys in curves], axis=0)
-    return list(xs), list(ys)
+    shared = sorted(set.intersection(*(set(points) for points in curves)))
+    xs = [float(np.mean([points[b][0] for points in curves])) for b in shared]
+    ys = [float(np.mean([points[b][1] for points in curves])) for b in shared]
+    return xs, ys
 
 
 def matched_value(runs: list[Run] | list[Split], retention_task: str, implanted: dict[str, float] | None = None,

@@ -100,3 +100,12 @@ def test_a_rate_is_read_as_it_is_not_as_a_ratio():
     runs = _runs({0.0: 0.8, 0.4: 0.4, 0.8: 0.2})
     assert matched_value(runs, "hard_retain", IMPLANTED, FLOOR, 0.5, draws=10, ratio=False)[0] == pytest.approx(0.4)
     assert matched_value(runs, "hard_retain", IMPLANTED, FLOOR, 0.5, draws=10)[0] == pytest.approx(0.5)
+
+
+def test_a_partial_grid_pools_the_budgets_every_split_has():
+    full = Split(_runs({0.0: 0.8, 0.4: 0.4, 0.8: 0.2}, seeds=(0, 1)), IMPLANTED, FLOOR)
+    partial = Split(_runs({0.0: 0.8, 0.4: 0.4}, seeds=(0,)), IMPLANTED, FLOOR)  # seed 1 and budget 0.8 not run yet
+    xs, ys = pooled_curve([full, partial], "hard_retain")
+    assert xs == pytest.approx([0.0, 0.5]) and ys == pytest.approx([1.0, 0.5])
+    point, low, high = matched_value([full, partial], "hard_retain", x=0.25, draws=50)
+    assert point == pytest.approx(0.75) and low <= point <= high
