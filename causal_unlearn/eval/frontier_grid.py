@@ -30,7 +30,7 @@ from tqdm import tqdm
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.files import atomic_write_json
 from causal_unlearn.core.paths import repo_root
-from causal_unlearn.core.run_layout import checkpoint_dirs, checkpoint_eval_dir, checkpoint_step
+from causal_unlearn.core.run_layout import FORGET_DONE, checkpoint_dirs, checkpoint_eval_dir, checkpoint_step
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint, is_current, read_record, write_record
 
 logger = logging.getLogger("frontier")
@@ -194,7 +194,7 @@ def run_training_job(job: Job, settings: DictConfig, devices: queue.Queue | None
             devices.put(device)
     checkpoints = [{"step": checkpoint_step(c), "scores": eval_scores(checkpoint_eval_dir(c))}
                    for c in checkpoint_dirs(job.run_dir)]
-    train_info = read_record(job.run_dir / "forget_done.json") or {}
+    train_info = read_record(job.run_dir / FORGET_DONE) or {}
     write_record(record, wanted, **job.meta, checkpoints=checkpoints, seconds=round(time.time() - started, 1),
                  train_seconds=train_info.get("train_seconds"))
     drop_weights(job.run_dir)
@@ -239,7 +239,11 @@ def run_grid(settings: DictConfig, cores: int) -> tuple[dict, list[dict]]:
         futures = {pool.submit(run_training_job, job, settings, devices if uses_gpus else None): job for job in training}
         with tqdm(total=len(futures), desc="training jobs", unit="job") as bar:
             for future in as_completed(futures):
-                record = future.result()
+                try:
+                    record = future.result()
+                except BaseException:  # a failed job stops the grid: the jobs not started are dropped
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
                 records.append(record)
                 logger.info("%s: done (%s s)", futures[future].name, record.get("seconds"))
                 bar.update()

@@ -41,3 +41,14 @@ def test_only_picks_methods_and_names_an_unknown_one():
 def test_one_split_has_no_other_persons_and_says_so():
     with pytest.raises(UserError, match="at least two forget splits"):
         plan(_settings(splits=["forget_2_1"]), cores=2)
+
+
+def test_a_failing_job_ends_with_one_error_naming_its_log_and_writes_no_record(tmp_path):
+    from causal_unlearn.eval.frontier_grid import JOB_RECORD, Job, run_training_job
+
+    settings = _settings(out_dir=str(tmp_path))
+    settings.implant_dir = str(tmp_path / "no-implant")
+    job = Job("train", "broken", tmp_path / "runs" / "broken", ["forget_loss=no_such_method"])
+    with pytest.raises(UserError, match=r"frontier job 'broken' failed .*train.log"):
+        run_training_job(job, settings, None)
+    assert not (job.run_dir / JOB_RECORD).exists()
