@@ -18,7 +18,7 @@ import hydra
 from omegaconf import DictConfig
 
 from causal_unlearn.core.errors import exit_cleanly_on_user_error
-from causal_unlearn.eval.frontier_grid import ensure_implant, finished_records, run_grid
+from causal_unlearn.eval.frontier_grid import check_settings, ensure_implant, finished_records, run_grid
 from causal_unlearn.eval.frontier_report import write_report
 
 logger = logging.getLogger("frontier")
@@ -28,6 +28,7 @@ logger = logging.getLogger("frontier")
 @exit_cleanly_on_user_error
 def main(cfg: DictConfig) -> None:
     settings = cfg.frontier
+    check_settings(settings)
     started = time.time()
     if settings.report_only:
         references, records = finished_records(settings)

@@ -89,9 +89,23 @@ def chosen_methods(settings: DictConfig) -> list[str]:
     return list(settings.only)
 
 
+def check_settings(settings: DictConfig) -> None:
+    """The grid's own keys (the stages check theirs): one clear error before anything runs."""
+    for key in ("workers", "num_epochs", "save_steps", "draws"):
+        if not isinstance(settings[key], int) or settings[key] < 1:
+            raise UserError(f"frontier.{key} must be a positive whole number, got {settings[key]!r}.")
+    if not settings.seeds or not all(isinstance(seed, int) for seed in settings.seeds):
+        raise UserError(f"frontier.seeds must be a non-empty list of whole numbers, got {list(settings.seeds or [])}.")
+    if not all(0 < x <= 1 for x in settings.match_at):
+        raise UserError(f"frontier.match_at holds normalised forgetting levels in (0, 1], got {list(settings.match_at)}.")
+    if settings.reference_method not in settings.methods:
+        raise UserError(f"frontier.reference_method '{settings.reference_method}' is not in frontier.methods.")
+
+
 def plan(settings: DictConfig, cores: int) -> tuple[list[Job], list[Job]]:
     """(jobs the training needs first: teachers and references; the training jobs), each job with
     its share of the cores."""
+    check_settings(settings)
     malformed = [m for m in settings.methods if not OmegaConf.is_list(settings.methods[m])]
     if malformed:
         raise UserError(f"frontier.methods.{malformed[0]} must be a list of forget_mini.yaml overrides.")

@@ -52,3 +52,12 @@ def test_a_failing_job_ends_with_one_error_naming_its_log_and_writes_no_record(t
     with pytest.raises(UserError, match=r"frontier job 'broken' failed .*train.log"):
         run_training_job(job, settings, None)
     assert not (job.run_dir / JOB_RECORD).exists()
+
+
+@pytest.mark.parametrize("key, value, message", [("workers", 0, "frontier.workers must be a positive"),
+                                                 ("seeds", [], "frontier.seeds must be a non-empty"),
+                                                 ("match_at", [0.5, 1.5], "frontier.match_at holds"),
+                                                 ("reference_method", "nope", "reference_method 'nope'")])
+def test_bad_grid_settings_end_with_one_clear_error(key, value, message):
+    with pytest.raises(UserError, match=message):
+        plan(_settings(**{key: value}), cores=2)
