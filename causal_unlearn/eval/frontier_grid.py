@@ -236,12 +236,7 @@ def run_grid(settings: DictConfig, cores: int) -> tuple[dict, list[dict]]:
         for job in tqdm(pool.map(lambda job: launch(job, settings) or job, first), total=len(first),
                         desc="teachers and references", unit="job"):
             logger.info("%s: ready", job.name)
-    references = {}
-    for split in settings.splits:
-        eval_dir = Path(settings.out_dir) / "implanted" / split / "eval"
-        scores = eval_scores(eval_dir)
-        scores["floor"] = per_question(eval_dir / FLOOR_LOG)
-        references[split] = scores
+    references = reference_scores(settings)
     # Seed by seed, so an interrupted grid has whole seeds to report; within a seed the longest jobs first
     # (the methods with a retain term train on twice the texts), which keeps the workers busy to the end.
     training.sort(key=lambda job: (list(settings.seeds).index(job.meta["seed"]),
@@ -264,13 +259,19 @@ def run_grid(settings: DictConfig, cores: int) -> tuple[dict, list[dict]]:
     return references, records
 
 
-def finished_records(settings: DictConfig) -> tuple[dict, list[dict]]:
-    """What report_only reads: the references and every finished job's record on disk."""
+def reference_scores(settings: DictConfig) -> dict[str, dict[str, list[float]]]:
+    """Per split, the implanted model's per-question scores, with the strangers' as 'floor'."""
     references = {}
     for split in settings.splits:
         eval_dir = Path(settings.out_dir) / "implanted" / split / "eval"
         if not (eval_dir / FLOOR_LOG).is_file():
             raise UserError(f"No reference evaluation in {eval_dir}; run frontier.py without report_only first.")
         references[split] = {**eval_scores(eval_dir), "floor": per_question(eval_dir / FLOOR_LOG)}
+    return references
+
+
+def finished_records(settings: DictConfig) -> tuple[dict, list[dict]]:
+    """What report_only reads: the references and every finished job's record on disk."""
+    references = reference_scores(settings)
     records = [read_record(p) for p in sorted(Path(settings.out_dir).glob(f"runs/*/*/{JOB_RECORD}"))]
     return references, [r for r in records if r and r.get("split") in settings.splits]

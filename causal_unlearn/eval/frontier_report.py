@@ -28,6 +28,11 @@ POOLED = "pooled"
 BAND_DRAWS = 200  # the plots' bands: fewer draws than the table's, at many points
 
 
+def implanted_means(reference: dict[str, list[float]]) -> dict[str, float]:
+    """The implanted model's mean per task, and the floor's (the strangers') under 'floor'."""
+    return {task: float(np.mean(values)) for task, values in reference.items()}
+
+
 def splits_by_method(references: dict, records: list[dict]) -> dict[str, dict[str, Split]]:
     """{method: {split: Split}} with step 0 (the implanted model) added to every seed's runs."""
     out: dict[str, dict[str, Split]] = {}
@@ -37,10 +42,9 @@ def splits_by_method(references: dict, records: list[dict]) -> dict[str, dict[st
         runs = [Run(0, seed, {t: np.asarray(v, float) for t, v in reference.items() if t != "floor"})]
         runs += [Run(c["step"], seed, {t: np.asarray(v, float) for t, v in c["scores"].items()})
                  for c in record["checkpoints"]]
-        implanted = {t: float(np.mean(v)) for t, v in reference.items() if t != "floor"}
-        floor = float(np.mean(reference["floor"]))
+        implanted = implanted_means(reference)
         previous = out.setdefault(record["method"], {}).get(split)
-        out[record["method"]][split] = Split((previous.runs if previous else []) + runs, implanted, floor)
+        out[record["method"]][split] = Split((previous.runs if previous else []) + runs, implanted, implanted["floor"])
     return out
 
 
@@ -49,7 +53,7 @@ def frontier_table(references: dict, records: list[dict]) -> pd.DataFrame:
     rows = []
     for record in records:
         reference = references[record["split"]]
-        implanted = {t: float(np.mean(v)) for t, v in reference.items()}
+        implanted = implanted_means(reference)
         for checkpoint in [{"step": 0, "scores": reference}, *record["checkpoints"]]:
             means = {t: float(np.mean(v)) for t, v in checkpoint["scores"].items() if t != "floor"}
             row = {"method": record["method"], "split": record["split"], "seed": record["seed"],
