@@ -274,4 +274,5 @@ def finished_records(settings: DictConfig) -> tuple[dict, list[dict]]:
     """What report_only reads: the references and every finished job's record on disk."""
     references = reference_scores(settings)
     records = [read_record(p) for p in sorted(Path(settings.out_dir).glob(f"runs/*/*/{JOB_RECORD}"))]
-    return references, [r for r in records if r and r.get("split") in settings.splits]
+    wanted = set(chosen_methods(settings))
+    return references, [r for r in records if r and r.get("split") in settings.splits and r.get("method") in wanted]

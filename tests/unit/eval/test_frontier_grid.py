@@ -1,5 +1,7 @@
 """The frontier grid's plan (causal_unlearn/eval/frontier_grid.py): which jobs, with which settings."""
 
+import json
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -61,3 +63,22 @@ def test_a_failing_job_ends_with_one_error_naming_its_log_and_writes_no_record(t
 def test_bad_grid_settings_end_with_one_clear_error(key, value, message):
     with pytest.raises(UserError, match=message):
         plan(_settings(**{key: value}), cores=2)
+
+
+def test_report_only_reads_the_methods_asked_for(tmp_path):
+    from causal_unlearn.core.stage import write_record
+    from causal_unlearn.eval.frontier_grid import FLOOR_LOG, JOB_RECORD, TASK_LOGS, finished_records
+
+    settings = _settings(out_dir=str(tmp_path), only=["npo"])
+    log = {"rougeL_recall": {"0": 1.0}, "answer_class": {"0": "reveals"}}
+    for split in settings.splits:
+        eval_dir = tmp_path / "implanted" / split / "eval"
+        eval_dir.mkdir(parents=True)
+        for name in [*TASK_LOGS.values(), FLOOR_LOG]:
+            (eval_dir / name).write_text(json.dumps(log))
+    for method in ("npo", "whp"):
+        run_dir = tmp_path / "runs" / method / "1_forget_2_1"
+        run_dir.mkdir(parents=True)
+        write_record(run_dir / JOB_RECORD, "x", method=method, seed=1, split="forget_2_1", checkpoints=[])
+    _, records = finished_records(settings)
+    assert [r["method"] for r in records] == ["npo"]
