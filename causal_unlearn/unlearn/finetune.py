@@ -5,7 +5,8 @@ target and retain models. Idempotent: a finished save_dir records the fingerprin
 inputs and is reused when they have not changed; the folder appears only when complete.
 With `save_epochs`, the model after each listed epoch is also kept, as save_dir/epoch-{k}/: a
 learning curve from one run. With `base_mix`, the saved weights (snapshots too) have that share
-of the start weights mixed back in.
+of the start weights mixed back in. With `start_decay`, every optimizer step also pulls the weights
+toward the start weights (decoupled weight decay toward the start instead of toward zero).
 """
 
 import logging
@@ -51,6 +52,40 @@ def check_base_mix(base_mix) -> float:
     if isinstance(base_mix, bool) or not isinstance(base_mix, (int, float)) or not 0 <= base_mix <= 1:
         raise UserError(f"base_mix={base_mix} is not a share from 0 to 1; set base_mix to one, for example base_mix=0.4.")
     return float(base_mix)
+
+
+def check_start_decay(start_decay) -> float:
+    """A decay rate toward the start weights: 0 (off) or more."""
+    if isinstance(start_decay, bool) or not isinstance(start_decay, (int, float)) or start_decay < 0:
+        raise UserError(f"start_decay={start_decay} is not a rate of 0 or more; set start_decay to one, "
+                        f"for example start_decay=40 (0 turns it off).")
+    return float(start_decay)
+
+
+def decay_toward(model, start: dict[str, torch.Tensor], share: float) -> None:
+    """Moves every trainable weight `share` of the way back to its start value, in place."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                param.lerp_(start[name].to(param.device, param.dtype), share)
+
+
+def start_decay_callback(start: dict[str, torch.Tensor], start_decay: float):
+    """A Trainer callback that pulls the weights toward the start after every optimizer step, by
+    lr_t * start_decay (as AdamW's decoupled decay pulls toward zero by lr_t * weight_decay).
+
+    Unlike `base_mix`, which shrinks every change by the same share once training is done, the pull
+    acts while training goes on: what the data keeps asking for is learned again after each pull,
+    and only changes the data does not need fade (L2-SP, Li et al., 2018, in decoupled form).
+    """
+    from transformers import TrainerCallback
+
+    class StartDecay(TrainerCallback):
+        # Right after the optimizer step, before the scheduler moves on: the rate is the one that step used.
+        def on_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+            decay_toward(model, start, min(1.0, optimizer.param_groups[0]["lr"] * start_decay))
+
+    return StartDecay()
 
 
 def mixed_weights(model, start: dict[str, torch.Tensor], base_mix: float) -> dict[str, torch.Tensor]:
@@ -113,7 +148,7 @@ def input_fingerprint(cfg: DictConfig) -> str:
     settings = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "save_dir"}
     # Keys added since models were first cached: at their defaults (no snapshots, no mixing) they
     # leave the fingerprint what it was before they existed, so those models are still current.
-    for key, default in (("save_epochs", []), ("base_mix", 0.0)):
+    for key, default in (("save_epochs", []), ("base_mix", 0.0), ("start_decay", 0.0)):
         if key in settings and settings[key] == default:
             settings.pop(key)
     return fingerprint(settings, corpus, folder_fingerprint(model_dir(family, cfg.model_path)))
@@ -129,7 +164,9 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     examples = build_examples(cfg, family, tokenizer)
     model = load_model(family, cfg.model_path)
     base_mix = check_base_mix(cfg.base_mix)
-    start = {name: value.detach().clone() for name, value in model.state_dict().items()} if base_mix else None
+    start_decay = check_start_decay(cfg.get("start_decay", 0.0))
+    keep_start = base_mix or start_decay
+    start = {name: value.detach().clone() for name, value in model.state_dict().items()} if keep_start else None
     if family.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     n_tokens = sum(len(example["input_ids"]) for example in examples)
@@ -154,7 +191,9 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
         bf16=model.dtype == torch.bfloat16,
         use_cpu=not torch.accelerator.is_available(),  # so CPU processes under torchrun form one gloo group
     )
-    callbacks = [epoch_snapshots(list(cfg.save_epochs), staging, tokenizer, start, base_mix)] if cfg.save_epochs else []
+    callbacks = [start_decay_callback(start, start_decay)] if start_decay else []
+    if cfg.save_epochs:
+        callbacks.append(epoch_snapshots(list(cfg.save_epochs), staging, tokenizer, start if base_mix else None, base_mix))
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id),
                       callbacks=callbacks)
     started = time.time()
@@ -162,7 +201,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     seconds = time.time() - started
     if not trainer.is_world_process_zero():
         return None
-    if start:
+    if base_mix:
         model.load_state_dict(mixed_weights(model, start, base_mix))
     trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
@@ -178,6 +217,7 @@ def run_finetune(cfg: DictConfig) -> None:
     set_seed(cfg.seed)
     check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
     check_base_mix(cfg.base_mix)
+    check_start_decay(cfg.get("start_decay", 0.0))
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = input_fingerprint(cfg)
     if is_current(save_dir / DONE_MARKER, wanted):

@@ -89,6 +89,22 @@ def test_snapshots_are_the_shorter_runs_and_base_mix_interpolates_toward_the_sta
     assert not all(torch.equal(final[name], snapshot[name]) for name in final)  # a tied head is saved once, as the embedding
 
 
+def test_start_decay_keeps_the_trained_weights_nearer_the_start(tmp_path):
+    """The pull toward the start after every step leaves the weights closer to the start than the
+    same run without it, and they still move (what the data asks for is learned again)."""
+    make_corpus(tmp_path)
+    for name, extra in {"plain": [], "pulled": ["start_decay=200"]}.items():
+        result = run_cli(*finetune_args(tmp_path, tmp_path / name, *extra))
+        assert result.returncode == 0, result.stderr[-3000:]
+    start = load_file(embedded_model_dir("tiny-random") / "model.safetensors")
+    plain, pulled = (load_file(tmp_path / name / "model.safetensors") for name in ("plain", "pulled"))
+
+    def distance(weights):
+        return sum(float((weights[name].float() - start[name].float()).norm()) for name in weights)
+
+    assert 0 < distance(pulled) < 0.9 * distance(plain)
+
+
 def test_save_epochs_beyond_the_run_is_refused_before_training(tmp_path):
     make_corpus(tmp_path)
     result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "save_epochs=[2]"))

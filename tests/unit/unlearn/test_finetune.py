@@ -1,5 +1,5 @@
-"""The finetune stage's pure parts: which save_epochs and base_mix are accepted, the mixed weights,
-and the fingerprint the new keys leave at their defaults."""
+"""The finetune stage's pure parts: which save_epochs, base_mix and start_decay are accepted, the mixed
+weights, the pull toward the start, and the fingerprint the new keys leave at their defaults."""
 
 import pytest
 import torch
@@ -7,7 +7,8 @@ from omegaconf import OmegaConf, open_dict
 
 from causal_unlearn.core.configs import compose_config
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.unlearn.finetune import check_base_mix, check_save_epochs, input_fingerprint, mixed_weights
+from causal_unlearn.unlearn.finetune import (check_base_mix, check_save_epochs, check_start_decay, decay_toward,
+                                             input_fingerprint, mixed_weights)
 
 
 @pytest.mark.parametrize("epochs", [[], [1], [1, 3, 5]])
@@ -40,13 +41,34 @@ def test_mixed_weights_move_each_weight_the_share_of_the_way_back_to_the_start()
     assert all(torch.allclose(mixed[name], 0.75 * value) for name, value in model.state_dict().items())
 
 
+@pytest.mark.parametrize("rate", [0, 40, 2.5])
+def test_a_start_decay_of_zero_or_more_is_accepted(rate):
+    assert check_start_decay(rate) == rate
+
+
+@pytest.mark.parametrize("rate", [-1, True, "strong"])
+def test_a_negative_or_non_numeric_start_decay_is_refused(rate):
+    with pytest.raises(UserError, match="start_decay="):
+        check_start_decay(rate)
+
+
+def test_the_pull_moves_trainable_weights_only_the_share_of_the_way_back():
+    model = torch.nn.Linear(3, 2)
+    model.bias.requires_grad_(False)
+    trained = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    start = {name: torch.ones_like(value) for name, value in trained.items()}
+    decay_toward(model, start, 0.1)
+    assert torch.allclose(model.weight, 0.9 * trained["weight"] + 0.1)
+    assert torch.equal(model.bias, trained["bias"])  # frozen: left as it is
+
+
 def test_new_keys_at_their_defaults_keep_the_fingerprint_of_a_config_without_them():
-    """Models cached before save_epochs and base_mix existed stay current; setting either retrains."""
+    """Models cached before save_epochs, base_mix and start_decay existed stay current; setting one retrains."""
     overrides = ["model_family=tiny-random"]
     cfg = compose_config("finetune_mini.yaml", overrides)
     without_keys = OmegaConf.create(OmegaConf.to_container(cfg))
     with open_dict(without_keys):
-        del without_keys["save_epochs"], without_keys["base_mix"]
+        del without_keys["save_epochs"], without_keys["base_mix"], without_keys["start_decay"]
     assert input_fingerprint(cfg) == input_fingerprint(without_keys)
-    for setting in ("save_epochs=[2]", "base_mix=0.4"):
+    for setting in ("save_epochs=[2]", "base_mix=0.4", "start_decay=40"):
         assert input_fingerprint(compose_config("finetune_mini.yaml", [*overrides, setting])) != input_fingerprint(cfg)
