@@ -164,7 +164,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     examples = build_examples(cfg, family, tokenizer)
     model = load_model(family, cfg.model_path)
     base_mix = check_base_mix(cfg.base_mix)
-    start_decay = check_start_decay(cfg.get("start_decay", 0.0))
+    start_decay = check_start_decay(cfg.start_decay)
     keep_start = base_mix or start_decay
     start = {name: value.detach().clone() for name, value in model.state_dict().items()} if keep_start else None
     if family.gradient_checkpointing:
@@ -217,7 +217,7 @@ def run_finetune(cfg: DictConfig) -> None:
     set_seed(cfg.seed)
     check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
     check_base_mix(cfg.base_mix)
-    check_start_decay(cfg.get("start_decay", 0.0))
+    check_start_decay(cfg.start_decay)
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = input_fingerprint(cfg)
     if is_current(save_dir / DONE_MARKER, wanted):
