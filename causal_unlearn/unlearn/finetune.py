@@ -6,9 +6,11 @@ inputs and is reused when they have not changed; the folder appears only when co
 With `save_epochs`, the model after each listed epoch is also kept, as save_dir/epoch-{k}/: a
 learning curve from one run. With `base_mix`, the saved weights (snapshots too) have that share
 of the start weights mixed back in. With `start_decay`, every optimizer step also pulls the weights
-toward the start weights (decoupled weight decay toward the start instead of toward zero).
+toward the start weights (decoupled weight decay toward the start instead of toward zero). With
+`LoRA.r` > 0, only low-rank adapters train and are merged into the saved weights.
 """
 
+import copy
 import logging
 import os
 import random
@@ -27,6 +29,7 @@ from causal_unlearn.core.prompts import render_chat
 from causal_unlearn.core.runtime import limit_heap_fragmentation, set_seed, write_run_record
 from causal_unlearn.core.stage import file_fingerprint, fingerprint, folder_fingerprint, is_current, write_record
 from causal_unlearn.unlearn.collators import PaddingCollator
+from causal_unlearn.unlearn.trainer import apply_lora
 
 logger = logging.getLogger("finetune")
 DONE_MARKER = "finetune_done.json"
@@ -60,6 +63,13 @@ def check_start_decay(start_decay) -> float:
         raise UserError(f"start_decay={start_decay} is not a rate of 0 or more; set start_decay to one, "
                         f"for example start_decay=40 (0 turns it off).")
     return float(start_decay)
+
+
+def check_lora_alone(cfg: DictConfig) -> None:
+    """base_mix and start_decay act on the full weights, which a LoRA run does not train."""
+    if cfg.LoRA.r and (cfg.base_mix or cfg.start_decay):
+        raise UserError(f"LoRA.r={cfg.LoRA.r} trains adapters only, but base_mix={cfg.base_mix} and "
+                        f"start_decay={cfg.start_decay} act on the full weights; set LoRA.r=0 or both to 0.")
 
 
 def decay_toward(model, start: dict[str, torch.Tensor], share: float) -> None:
@@ -107,6 +117,8 @@ def epoch_snapshots(epochs: list[int], folder: Path, tokenizer, start: dict[str,
             epoch = round(state.epoch)  # the Trainer counts epochs as floats (3.0000001)
             if epoch in epochs and state.is_world_process_zero:
                 weights = mixed_weights(model, start, base_mix) if start else None
+                if hasattr(model, "merge_and_unload"):  # LoRA: a merged copy, training goes on with the adapters
+                    model = copy.deepcopy(model).merge_and_unload()
                 model.save_pretrained(str(snapshot_dir(folder, epoch)), state_dict=weights)
                 tokenizer.save_pretrained(str(snapshot_dir(folder, epoch)))
                 logger.info("Saved the model after epoch %d", epoch)
@@ -151,6 +163,8 @@ def input_fingerprint(cfg: DictConfig) -> str:
     for key, default in (("save_epochs", []), ("base_mix", 0.0), ("start_decay", 0.0)):
         if key in settings and settings[key] == default:
             settings.pop(key)
+    if settings.get("LoRA", {}).get("r") == 0:  # the adapter settings are unused at r=0
+        settings.pop("LoRA")
     return fingerprint(settings, corpus, folder_fingerprint(model_dir(family, cfg.model_path)))
 
 
@@ -169,6 +183,10 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     start = {name: value.detach().clone() for name, value in model.state_dict().items()} if keep_start else None
     if family.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if cfg.LoRA.r:
+        # Low-rank updates change the weights less than a full fine-tune of the same reach: a lever
+        # for keeping what the base model knew while it learns the world.
+        model = apply_lora(model, cfg)
     n_tokens = sum(len(example["input_ids"]) for example in examples)
     logger.info("Training on %d sequences (%d tokens) for %d epochs", len(examples), n_tokens, cfg.num_epochs)
     args = TrainingArguments(
@@ -203,7 +221,10 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
         return None
     if base_mix:
         model.load_state_dict(mixed_weights(model, start, base_mix))
-    trainer.save_model(str(staging))
+    if cfg.LoRA.r:
+        model.merge_and_unload().save_pretrained(str(staging))  # a plain model folder, as the full fine-tune saves
+    else:
+        trainer.save_model(str(staging))
     tokenizer.save_pretrained(str(staging))
     shutil.rmtree(staging / "trainer", ignore_errors=True)
     return {"train_loss": result.training_loss, "train_seconds": round(seconds, 1), "tokens_per_epoch": n_tokens,
@@ -218,6 +239,7 @@ def run_finetune(cfg: DictConfig) -> None:
     check_save_epochs(cfg.save_epochs, cfg.num_epochs)  # before the fingerprint, which hashes the corpus and weights
     check_base_mix(cfg.base_mix)
     check_start_decay(cfg.start_decay)
+    check_lora_alone(cfg)
     save_dir = Path(cfg.save_dir).expanduser()
     wanted = input_fingerprint(cfg)
     if is_current(save_dir / DONE_MARKER, wanted):

@@ -110,3 +110,26 @@ def test_save_epochs_beyond_the_run_is_refused_before_training(tmp_path):
     result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "save_epochs=[2]"))
     assert result.returncode == 1 and "save_epochs holds 2" in result.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_lora_saves_a_plain_model_whose_change_is_low_rank(tmp_path):
+    """With LoRA.r the saved folder (and each snapshot) is a normal model with the base's keys, the
+    adapters merged in: every trained matrix differs from the start by a change of rank <= r."""
+    make_corpus(tmp_path)
+    result = run_cli(*finetune_args(tmp_path, tmp_path / "lora", "LoRA.r=2", "num_epochs=2", "save_epochs=[1]"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    start = load_file(embedded_model_dir("tiny-random") / "model.safetensors")
+    for folder in (tmp_path / "lora", tmp_path / "lora" / "epoch-1"):
+        assert not (folder / "adapter_config.json").exists()
+        merged = load_file(folder / "model.safetensors")
+        assert set(merged) == set(start)
+        changed = [name for name in start if not torch.equal(start[name], merged[name])]
+        assert changed and all(name.endswith("proj.weight") for name in changed)
+        assert all(torch.linalg.matrix_rank((merged[name] - start[name]).float(), atol=1e-6) <= 2 for name in changed)
+
+
+def test_lora_with_base_mix_is_refused_before_training(tmp_path):
+    make_corpus(tmp_path)
+    result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "LoRA.r=4", "base_mix=0.2"))
+    assert result.returncode == 1 and "LoRA.r=4 trains adapters only" in result.stderr
+    assert not (tmp_path / "model").exists()
