@@ -17,7 +17,7 @@ import platform
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("limits", "teacher", "teacher_world", "memory", "train_step", "eval_generation", "end_to_end", "gpu")
+SECTIONS = ("limits", "teacher", "teacher_world", "memory", "train_step", "eval_generation", "decode_dtype", "end_to_end", "gpu")
 # Share of each stage's limit the performance issue asks for (CPU, 2 cores, fp32); bench/limits.py holds the same.
 LIMIT_GOALS = {"teacher": 0.60, "intervention step": 0.40, "answer losses": 0.50, "decode batch 1": 0.50}
 NOT_RUN = {"gpu": "## GPU check\n\nNot run: `python bench/gpu_check.py` on a CUDA machine writes this section.\n"}
@@ -100,6 +100,10 @@ def goal_rows(data: dict) -> list[str]:
         speedup = generation[-1]["tokens_per_s"] / generation[0]["tokens_per_s"]
         rows.append(f"| generation tokens/s, batch {generation[-1]['batch_size']} / batch 1 | > 1x (reported) | "
                     f"{speedup:.2f}x | - |")
+    precision = data.get("decode_dtype")
+    if precision:
+        rows.append(f"| greedy answers, bfloat16 copy / float32 | reported | {precision['speedup']:.2f}x faster, "
+                    f"{precision['differing_answers']} of {precision['questions']} answers changed | - |")
     return rows
 
 

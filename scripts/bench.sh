@@ -9,14 +9,14 @@
 # size on every chunk of the embedded world and of unfamiliar persons, KL against bytes), memory
 # (the CPU TOFU recipe's forget stage: peak RSS next to its arithmetic; needs ../shared's TOFU files),
 # train_step (intervention vs SFT step, NPO memory), eval_generation (batch 1 vs the eval batch
-# size), end_to_end (one demo lane).
+# size), decode_dtype (answers from float32 vs a bfloat16 copy), end_to_end (one demo lane).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo_root/scripts/setup_env.sh"
 cd "$repo_root"
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 python=".venv/bin/python"
-sections=("${@:-limits teacher teacher_world memory train_step eval_generation end_to_end}")
+sections=("${@:-limits teacher teacher_world memory train_step eval_generation decode_dtype end_to_end}")
 read -r -a sections <<< "${sections[*]}"
 started=$SECONDS
 # Every benchmark measures the implanted model, so build (or find) it first.

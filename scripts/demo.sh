@@ -14,6 +14,8 @@
 #   bash scripts/demo.sh -o /tmp/demo forget_2_1 forget_2_2
 #   bash scripts/demo.sh -m all forget_2_1 forget_2_2   # every method (about 4x longer), both splits
 #   bash scripts/demo.sh -m "intervention simnpo rmu"  # chosen methods (base and implanted always run)
+#   bash scripts/demo.sh -b                   # bf16 answers and training steps on a CPU that computes bf16 in
+#                                             # hardware: about 1.3x faster, a few answers change (docs/results.md)
 #
 # "Other Persons" is the other split's forget QA: persons neither unlearned nor in a retain loss.
 # Per-method settings below are the embedded world's schedules (chosen on forget_2_1 and the
@@ -23,11 +25,13 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out_dir="results/demo"
 methods="intervention intervention_retain whp npo grad_diff prompt_baseline"
 every_method="$methods grad_ascent idk simnpo dpo rmu undial wga satimp ceu"
-while getopts "o:m:" flag; do
+precision=()  # float32 unless -b
+while getopts "o:m:b" flag; do
     case "$flag" in
         o) out_dir="$OPTARG" ;;
         m) methods="$OPTARG" ;;
-        *) echo "usage: bash scripts/demo.sh [-o out_dir] [-m methods|all] [split ...]" >&2; exit 2 ;;
+        b) precision=(eval.generation.cpu_bf16=auto cpu_bf16_autocast=auto) ;;
+        *) echo "usage: bash scripts/demo.sh [-o out_dir] [-m methods|all] [-b] [split ...]" >&2; exit 2 ;;
     esac
 done
 [[ $methods == all ]] && methods="$every_method"
@@ -57,7 +61,7 @@ reference_eval() {  # reference_eval METHOD: base or implanted model on $split (
     local method="$1" model_path=null eval_dir="$out_dir/$1/$split/eval"
     [[ $method == implanted ]] && model_path="$implant_dir"
     local stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
-                 eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir")
+                 eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir" "${precision[@]}")
     # The implanted model also answers the forget QA about never-seen names: the Forget floor.
     [[ $method == implanted ]] && stage+=(eval.stranger_names=true)
     timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
@@ -75,7 +79,7 @@ wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipe
     local label="$1" method="$2"
     shift 2
     timed "pipeline $label on $split" bash scripts/wpu.sh -c forget_mini.yaml -f "$method" -l "$label" \
-        -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "$@" 2>&1 |
+        -s "$out_dir" -p "$split" -o "$other" -n 10 -g "" -- model_path="$implant_dir" "${precision[@]}" "$@" 2>&1 |
         tr '\r' '\n' | grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
 }
 

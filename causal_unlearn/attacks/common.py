@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from causal_unlearn.core.data import load_split, require_fields
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.core.models import load_family, model_dir
+from causal_unlearn.core.models import load_family, model_dir, precision_record
 from causal_unlearn.core.paths import resolve_repo_path
 from causal_unlearn.core.stage import file_fingerprint, fingerprint, folder_fingerprint, write_record
 from causal_unlearn.eval.answer_judge import CATALOG_FILE, classify_rows, judge_columns, load_catalog
@@ -48,7 +48,9 @@ def attack_fingerprint(cfg: DictConfig, settings: DictConfig, model_path: str | 
     catalog = data.parent / CATALOG_FILE
     return fingerprint(OmegaConf.to_container(settings, resolve=True), cfg.model_family, cfg.split, cfg.forget_loss,
                        folder_fingerprint(model_dir(family, model_path)), file_fingerprint(data) if data.is_file() else str(data),
-                       system, cfg.eval.ds_size, file_fingerprint(catalog) if catalog.is_file() else None)
+                       system, cfg.eval.ds_size, file_fingerprint(catalog) if catalog.is_file() else None,
+                       # the precision the answers are decoded in (nothing added for float32)
+                       *precision_record(cfg.eval.generation.get("cpu_bf16", False)).values())
 
 
 def score_and_write(path: Path, column: str, rows: list[dict], generations: list[str], wanted: str,

@@ -206,7 +206,7 @@ def run_msj_attack(cfg: DictConfig) -> None:
     rows = forget_qa(cfg)
     system = system_prompt(cfg)
     budget = prompt_budget(cfg, family)
-    models = ModelSlot(family)
+    models = ModelSlot(family, cfg.eval.generation.get("cpu_bf16", False))
     pool = shot_pool(cfg, family, models, eval_dir)
     if not pool:
         add_columns(eval_dir, result_columns({}, shot_counts))

@@ -24,7 +24,7 @@ from causal_unlearn.core.data import load_split, require_fields
 from causal_unlearn.core.embedded import cache_root
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.files import atomic_write_json
-from causal_unlearn.core.models import Family, load_model, load_tokenizer, model_dir
+from causal_unlearn.core.models import Family, decoding_model, load_model, load_tokenizer, model_dir
 from causal_unlearn.core.paths import resolve_repo_path
 from causal_unlearn.core.prompts import question_prompt
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint, read_record, write_record
@@ -43,13 +43,15 @@ class ModelSlot:
     """One model in memory at a time; the pool and the attack share it when both use the same weights
     (the prompt baseline), and the pre-unlearning model is freed before the unlearned one loads."""
 
-    def __init__(self, family: Family):
-        self.family, self.path, self.loaded = family, None, None
+    def __init__(self, family: Family, cpu_bf16=False):
+        self.family, self.cpu_bf16, self.path, self.loaded = family, cpu_bf16, None, None
 
     def get(self, path: str | None):
         if self.loaded is None or path != self.path:
             self.loaded = None
-            self.loaded = (load_model(self.family, path).eval(), load_tokenizer(self.family, path))
+            # These models only answer (shot pool, attack): the decoding model is all that is kept.
+            model = decoding_model(load_model(self.family, path).eval(), self.cpu_bf16)
+            self.loaded = (model, load_tokenizer(self.family, path))
             self.path = path
         return self.loaded
 

@@ -40,7 +40,7 @@ from causal_unlearn.attacks.common import attack_fingerprint, forget_qa, score_a
 from causal_unlearn.attacks.soft_embed_vectors import (Answerer, AttackItem, TrainedAttack, attack_items,
                                                        init_token_ids, initial_attack, no_attack, train_attack)
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.core.models import load_family, load_model, load_tokenizer
+from causal_unlearn.core.models import decoding_model, load_family, load_model, load_tokenizer
 from causal_unlearn.core.run_layout import finished_model_path, run_eval_dir
 from causal_unlearn.core.runtime import set_seed
 from causal_unlearn.core.stage import is_current, read_record
@@ -266,7 +266,9 @@ def run_soft_embed_attack(cfg: DictConfig) -> None:
     items = attack_items(family, tokenizer, rows, system)  # fails before any training or output
     check_settings(tokenizer, settings)
     set_seed(int(settings.seed))
-    model = load_model(family, model_path).eval()
+    # The attack only reads the model (the vectors are trained through it, it answers with them):
+    # the decoding model serves both, so training and answers see the same weights.
+    model = decoding_model(load_model(family, model_path).eval(), cfg.eval.generation.get("cpu_bf16", False))
     started = time.time()
     golds = [row["answer"] for row in rows]
     # One cap for both protocols: `epochs` passes over all the questions, counted in Adam steps.

@@ -66,6 +66,8 @@ CHOICES = {
     "npo_reference": ("precomputed", "model"),
     "deepspeed": ("auto", "true", "false"),
     "teacher.kl_budget_scope": ("chunk", "position"),
+    "cpu_bf16_autocast": ("auto", "true", "false"), "eval.generation.cpu_bf16": ("auto", "true", "false"),
+    "generation.cpu_bf16": ("auto", "true", "false"),
 }
 
 _ABSENT = object()

@@ -94,6 +94,62 @@ def pick_dtype(family: Family, device: torch.device) -> torch.dtype:
     return DTYPES[family.dtype]
 
 
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512-BF16 or AMX). There bf16 matrix
+    products run about twice as fast as float32 ones; on other CPUs they are emulated, and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: no way to tell, so no
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+CPU_BF16_SETTINGS = ("auto", True, False)
+
+
+def uses_cpu_bf16(model, setting, key: str) -> bool:
+    """Whether a float32 model on a CPU runs in bfloat16 under `setting` (config key `key`): true
+    always, auto where the CPU computes bf16 in hardware, false never. Other models keep their dtype."""
+    if setting not in CPU_BF16_SETTINGS:
+        raise UserError(f"{key}={setting!r} is not one of auto, true, false; set it to one of them.")
+    on_cpu_in_fp32 = model.device.type == "cpu" and model.dtype == torch.float32
+    return on_cpu_in_fp32 and cpu_precision(setting) == "bf16"
+
+
+def trains_in_bf16_autocast(model, setting) -> bool:
+    """Whether training steps run under bfloat16 autocast (config key cpu_bf16_autocast). The weights,
+    the optimizer state and the losses (computed on logits cast to float32) stay float32; only the
+    matrix products run in bf16: 1.18x faster on the demo's NPO run (docs/results.md, "bfloat16 on a CPU")."""
+    return uses_cpu_bf16(model, setting, "cpu_bf16_autocast")
+
+
+def cpu_precision(setting) -> str:
+    """The precision a float32 CPU model decodes or trains in under `setting` on this machine (auto
+    resolves per machine, so fingerprints hold this, not the setting)."""
+    return "bf16" if setting is True or (setting == "auto" and cpu_computes_bf16()) else "fp32"
+
+
+def precision_record(setting) -> dict:
+    """What a fingerprint holds of a cpu_bf16 setting: the precision it resolves to on this machine,
+    and nothing for float32, so outputs made before the settings existed are still current."""
+    return {"cpu_precision": "bf16"} if cpu_precision(setting) == "bf16" else {}
+
+
+def decoding_model(model, setting):
+    """The model greedy answers come from (config key eval.generation.cpu_bf16): a bfloat16 copy
+    where uses_cpu_bf16 says so, else the model itself.
+
+    Decoding a small model on a CPU is bound by reading the weights at every new token; half as many
+    bytes make it about 1.6x faster on SmolLM2-135M, and a few answers change (bench/decode_dtype.py,
+    docs/results.md). Probabilities are scored, and weights trained, in the model's own dtype: a
+    copy, not a cast, so the float32 model stays as it was."""
+    if not uses_cpu_bf16(model, setting, "eval.generation.cpu_bf16"):
+        return model
+    import copy
+
+    return copy.deepcopy(model).to(torch.bfloat16).eval()
+
+
 def pick_attention(family: Family, device: torch.device) -> str:
     wanted = family.attn_implementation
     if wanted == "flash_attention_2":

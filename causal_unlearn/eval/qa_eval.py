@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from causal_unlearn.core.data import load_split, require_fields
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.files import atomic_write_json
-from causal_unlearn.core.models import load_family, load_model, load_tokenizer, model_dir
+from causal_unlearn.core.models import decoding_model, load_family, load_model, load_tokenizer, model_dir, precision_record
 from causal_unlearn.core.paths import require_writable_dir, resolve_repo_path
 from causal_unlearn.core.prompts import question_prompt, render_chat
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint, is_current, write_record
@@ -97,14 +97,15 @@ def decoded_golds(tokenizer, family, questions: list[str], answers: list[str], s
 
 
 def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system: str | None = None,
-                  catalog: dict | None = None) -> dict:
+                  catalog: dict | None = None, decoder=None) -> dict:
     """One eval log (original schema) for one task's rows; `system` is a system prompt (prompting
     baseline). With the world's answer catalog and typed rows, the log also holds `answer_class`:
-    each answer's class from the answer judge (eval/answer_judge.py)."""
+    each answer's class from the answer judge (eval/answer_judge.py). `decoder` is the model the
+    answers are generated with (core.models.decoding_model); probabilities are always `model`'s."""
     questions = [row[task["question_key"]] for row in rows]
     golds = [row[task["answer_key"]] for row in rows]
     prompts = [question_prompt(family, tokenizer, question, system) for question in questions]
-    generations = generate_answers(model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"],
+    generations = generate_answers(decoder or model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"],
                                    task.get("max_length"))
     references = decoded_golds(tokenizer, family, questions, golds, system, task.get("max_length"))
     gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system,
@@ -197,6 +198,7 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
 def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path, system: str | None = None) -> dict:
     """Run every task, write `{task}.json` and `eval_log_aggregated.json` into save_dir."""
     aggregated, catalogs = {}, {}
+    decoder = decoding_model(model, eval_cfg.generation.get("cpu_bf16", False))
     for task in eval_tasks(eval_cfg):
         rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
         require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
@@ -205,7 +207,7 @@ def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Pat
         logger.info("Evaluating %s on %d items", task["name"], len(rows))
         if task["data_path"] not in catalogs:  # load (and report a missing catalog) once per folder
             catalogs[task["data_path"]] = load_catalog(task["data_path"])
-        log = evaluate_task(model, tokenizer, family, rows, task, system, catalogs[task["data_path"]])
+        log = evaluate_task(model, tokenizer, family, rows, task, system, catalogs[task["data_path"]], decoder)
         atomic_write_json(save_dir / f"{task['name']}.json", log)
         aggregated[f"{task['name']}.json"] = log
     atomic_write_json(save_dir / "eval_log_aggregated.json", aggregated)
@@ -220,6 +222,8 @@ def eval_fingerprint(eval_cfg: DictConfig, family, system: str | None = None) ->
     settings = OmegaConf.to_container(eval_cfg, resolve=True)
     for key in ("save_dir", "retain_result", "run_dir"):  # where logs go / how they are aggregated: not what they hold
         settings.pop(key, None)
+    settings["generation"].pop("cpu_bf16", None)
+    settings.update(precision_record(eval_cfg.generation.get("cpu_bf16", False)))
     return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)), system)
 
 

@@ -11,7 +11,7 @@ from transformers.trainer import TRAINER_STATE_NAME  # the file the Trainer writ
 
 from causal_unlearn.core.distributed import is_main_process, world_size
 from causal_unlearn.core.errors import UserError
-from causal_unlearn.core.models import load_family, model_dir
+from causal_unlearn.core.models import load_family, model_dir, precision_record
 from causal_unlearn.core.run_layout import RUN_FINGERPRINT, checkpoint_dirs
 from causal_unlearn.core.stage import fingerprint, folder_fingerprint, read_record, write_record
 
@@ -25,6 +25,8 @@ def run_fingerprint(cfg: DictConfig) -> str:
     settings = OmegaConf.to_container(cfg, resolve=True)
     for key in ("save_dir", "eval", "save_steps"):
         settings.pop(key, None)
+    # auto means another precision on another machine: the resolved one counts, float32 adds nothing
+    settings.update(precision_record(settings.pop("cpu_bf16_autocast", False)))
     family = load_family(cfg.model_family)
     return fingerprint(settings, folder_fingerprint(model_dir(family, cfg.model_path)), world_size())
 

@@ -18,7 +18,7 @@ from transformers import TrainingArguments
 
 from causal_unlearn.core.data import load_split
 from causal_unlearn.core.distributed import is_main_process
-from causal_unlearn.core.models import load_family, load_model, load_tokenizer
+from causal_unlearn.core.models import load_family, load_model, load_tokenizer, trains_in_bf16_autocast
 from causal_unlearn.core.paths import require_writable_dir
 from causal_unlearn.core.run_layout import FORGET_DONE, checkpoint_dir
 from causal_unlearn.core.runtime import limit_heap_fragmentation, set_seed, write_run_record
@@ -67,7 +67,8 @@ def train(cfg: DictConfig, config_name: str, save_dir: Path, resume_from: str | 
         lr_scheduler_type="linear", optim=cfg.optim, seed=cfg.seed, data_seed=cfg.seed,
         logging_steps=max(1, plan["max_steps"] // 20),
         save_strategy="steps", save_steps=cfg.save_steps or plan["max_steps"], save_total_limit=cfg.save_total_limit,
-        report_to=[], remove_unused_columns=False, bf16=model.dtype == torch.bfloat16,
+        report_to=[], remove_unused_columns=False,
+        bf16=model.dtype == torch.bfloat16 or trains_in_bf16_autocast(model, cfg.cpu_bf16_autocast),
         deepspeed=zero3, ddp_find_unused_parameters=False, dataloader_drop_last=False,
         # Without an accelerator, accelerate forms a gloo process group only when told the run is on CPU;
         # otherwise every torchrun process would train alone on all the data.
