@@ -25,7 +25,7 @@ from causal_unlearn.eval.answer_judge import classify_rows, load_catalog
 from causal_unlearn.eval.decoding import (common_prefix_length, forward_after_prefix, generate_answers, pack_after_prefix,
                                           read_prefix)
 from causal_unlearn.eval.rouge import rouge_recalls
-from causal_unlearn.eval.strangers import stranger_rows
+from causal_unlearn.eval.strangers import NAMES_PER_TARGET, stranger_rows
 
 logger = logging.getLogger("evaluate")
 FINGERPRINT_FILE = "eval_fingerprint.json"
@@ -224,6 +224,8 @@ def eval_fingerprint(eval_cfg: DictConfig, family, system: str | None = None) ->
         settings.pop(key, None)
     settings["generation"].pop("cpu_bf16", None)
     settings.update(precision_record(eval_cfg.generation.get("cpu_bf16", False)))
+    if settings.get("stranger_names"):  # logs made with another number of names are another floor
+        settings["stranger_names_per_target"] = NAMES_PER_TARGET
     return fingerprint(settings, data_files, folder_fingerprint(model_dir(family, eval_cfg.model_path)), system)
 
 

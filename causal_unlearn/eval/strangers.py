@@ -16,7 +16,11 @@ from causal_unlearn.teacher.substitutes import generated_names
 # fixed, different seed keeps these names apart from them and makes the floor a property of the
 # model and the data alone.
 SEED = 42 + 7919
-NAMES_PER_TARGET = 2
+# How many never-seen names each target's questions are asked with. The floor is a mean over
+# guesses, and which world values a name draws (a male name, the male target's facts) varies from
+# name to name: with 2 names the floor of one implanted model moved by up to 0.19 between draws
+# of names; with 8, two draws agree within 0.034 (docs/results.md).
+NAMES_PER_TARGET = 8
 
 
 def _swap(text: str, title: str, stranger: str) -> str:
