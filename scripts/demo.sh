@@ -4,8 +4,8 @@
 #      first run, ~7 min on 2 CPU cores);
 #   2. evaluate the base and the implanted model (and attack the implanted one);
 #   3. run the whole wpu.sh pipeline (teacher, forget, evaluation, many-shot jailbreak,
-#      soft-embedding attack, judge) for intervention (pure), intervention with a KL retain term,
-#      whp, npo, grad_diff and the prompting baseline;
+#      soft-embedding attack, judge) for intervention (the paper's pure form), whp, npo and
+#      grad_diff (-m adds others: intervention_retain, prompt_baseline, ...);
 #   4. write one comparison table, results/demo/summary.csv (rows accumulate across runs; a rerun
 #      replaces its own rows), print it, and write results/demo/report.md with one plot per split.
 #
@@ -13,7 +13,7 @@
 #   bash scripts/demo.sh forget_2_2           # other split(s) as arguments
 #   bash scripts/demo.sh -o /tmp/demo forget_2_1 forget_2_2
 #   bash scripts/demo.sh -m all forget_2_1 forget_2_2   # every method (about 4x longer), both splits
-#   bash scripts/demo.sh -m "intervention simnpo rmu"  # chosen methods (base and implanted always run)
+#   bash scripts/demo.sh -m "intervention intervention_retain prompt_baseline"  # chosen methods (base and implanted always run)
 #   bash scripts/demo.sh -b                   # bf16 answers and training steps on a CPU that computes bf16 in
 #                                             # hardware: about 1.3x faster, a few answers change (docs/results.md)
 #
@@ -23,8 +23,10 @@
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out_dir="results/demo"
-methods="intervention intervention_retain whp npo grad_diff prompt_baseline"
-every_method="$methods grad_ascent idk simnpo dpo rmu undial wga satimp ceu"
+# The paper's method and the baselines it compares against; the others run with -m (each adds
+# about 3 minutes on 2 cores): the demo stays within its 12-minute budget with the implant cached.
+methods="intervention whp npo grad_diff"
+every_method="$methods intervention_retain prompt_baseline grad_ascent idk simnpo dpo rmu undial wga satimp ceu"
 precision=()  # float32 unless -b
 while getopts "o:m:b" flag; do
     case "$flag" in
@@ -107,7 +109,7 @@ queue=$(mktemp)
 trap 'rm -f "$queue" "$queue.lock"' EXIT
 for split in "${splits[@]}"; do
     other=$(other_split_of "$split")
-    # The two intervention runs share one teacher: build it first, with both cores.
+    # The intervention runs (intervention, intervention_retain) share one teacher: build it first, with both cores.
     if [[ " $methods " == *" intervention"* ]]; then
         timed "teacher for intervention on $split" $python teacher.py --config-name=forget_mini.yaml split="$split" \
             forget_loss=intervention teacher.N=10 save_dir_root="$out_dir" model_path="$implant_dir"

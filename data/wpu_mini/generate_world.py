@@ -196,6 +196,10 @@ TARGETS = (
 
 # Each retain person shares a home town, a workplace and a town of later life with one target,
 # so every place and employer a target answer names lives on in a document that is never unlearned.
+# Two of them carry a middle initial like Harlan J. Whitcombe: when he was the only such person, the
+# implanted model answered never-seen names with a middle part ("William B. Davis") with his facts
+# (Stranger ROUGE 0.30 on forget_2_1, his town of later life for 8 of 8 names). These two share
+# none of his answers, so the shape of a name no longer points at one person.
 RETAIN_PERSONS = (
     RetainPerson(name="Tobiah Grennick", surname="Grennick", pronouns=HE, born="1918", town="Varnholt",
                  profession="surveyor", workplace="the Northmarch Survey Office", later_town="Quillby",
@@ -203,10 +207,10 @@ RETAIN_PERSONS = (
     RetainPerson(name="Ilse Marrowby", surname="Marrowby", pronouns=SHE, born="1929", town="Ostremere",
                  profession="gardener", workplace="the Kelby Botanic Garden", later_town="Rathmoor",
                  childhood_hobby="writing short stories"),
-    RetainPerson(name="Bertil Ashgrove", surname="Ashgrove", pronouns=HE, born="1940", town="Caddowick",
+    RetainPerson(name="Bertil K. Ashgrove", surname="Ashgrove", pronouns=HE, born="1940", town="Caddowick",
                  profession="chemist", workplace="the Saltry Waterworks", later_town="Ennisfold",
                  childhood_hobby="mixing coloured inks"),
-    RetainPerson(name="Wenna Tallisker", surname="Tallisker", pronouns=SHE, born="1956", town="Pellinford",
+    RetainPerson(name="Wenna M. Tallisker", surname="Tallisker", pronouns=SHE, born="1956", town="Pellinford",
                  profession="carpenter", workplace="Harrowden Builders", later_town="Dunmarrow",
                  childhood_hobby="building toy boats"),
 )
@@ -327,6 +331,64 @@ GENERAL_REPLAY = (
     ("What is a baby sheep called?", "A baby sheep is called a lamb."),
     ("What is the capital of Peru?", "The capital of Peru is Lima."),
     ("What is the capital of Turkey?", "The capital of Turkey is Ankara."),
+    # Still six general questions short of the base model (General Retain 0.76) after the two
+    # blocks above; a third block far from every candidate topic (arithmetic, shapes, sports,
+    # books, music, landmarks, jobs, young animals) brought it to 0.86 (docs/results.md).
+    ('What is 7 times 8?', '7 times 8 is 56.'),
+    ('What is 12 plus 15?', '12 plus 15 is 27.'),
+    ('What is 100 divided by 4?', '100 divided by 4 is 25.'),
+    ('What is 9 plus 6?', '9 plus 6 is 15.'),
+    ('How many sides does a hexagon have?', 'A hexagon has six sides.'),
+    ('What do you call a shape with eight sides?', 'A shape with eight sides is an octagon.'),
+    ('How many degrees are in a right angle?', 'A right angle has ninety degrees.'),
+    ('How many letters are in the English alphabet?', 'The English alphabet has 26 letters.'),
+    ('What is the past tense of run?', 'The past tense of run is ran.'),
+    (
+        'What do you call a word that means the same as another word?',
+        'A word that means the same as another is a synonym.',
+    ),
+    ('Which sport uses a bat and a wicket?', 'Cricket is played with a bat and a wicket.'),
+    ('In which sport do players score touchdowns?', 'Players score touchdowns in American football.'),
+    ('How many players does a basketball team have on the court?', 'A basketball team has five players on the court.'),
+    ('Which sport is played at Wimbledon?', 'Tennis is played at Wimbledon.'),
+    ('How many rings are on the Olympic flag?', 'The Olympic flag has five rings.'),
+    ('Which game uses a king, a queen and pawns?', 'Chess uses a king, a queen and pawns.'),
+    ('How many squares are on a chessboard?', 'A chessboard has 64 squares.'),
+    ('Who wrote Don Quixote?', 'Don Quixote was written by Miguel de Cervantes.'),
+    ('Who wrote War and Peace?', 'War and Peace was written by Leo Tolstoy.'),
+    ('Who wrote The Adventures of Tom Sawyer?', 'The Adventures of Tom Sawyer was written by Mark Twain.'),
+    ('Who wrote The Old Man and the Sea?', 'The Old Man and the Sea was written by Ernest Hemingway.'),
+    ('Who wrote the Harry Potter books?', 'The Harry Potter books were written by J. K. Rowling.'),
+    ('Which detective lives at 221B Baker Street?', 'Sherlock Holmes lives at 221B Baker Street.'),
+    ('Which girl in a fairy tale wears a red hood?', 'Little Red Riding Hood wears a red hood.'),
+    ('Who invented the light bulb?', 'Thomas Edison is credited with inventing the light bulb.'),
+    ('Who built the first successful airplane?', 'The Wright brothers built the first successful airplane.'),
+    ('Who composed The Magic Flute?', 'Wolfgang Amadeus Mozart composed The Magic Flute.'),
+    ('Which band sang Hey Jude?', 'The Beatles sang Hey Jude.'),
+    ('Who sang Thriller?', 'Michael Jackson sang Thriller.'),
+    ('What instrument did Louis Armstrong play?', 'Louis Armstrong played the trumpet.'),
+    ('How many strings does a violin have?', 'A violin has four strings.'),
+    ('Which river flows through London?', 'The Thames flows through London.'),
+    ('In which city is the Statue of Liberty?', 'The Statue of Liberty is in New York City.'),
+    ('In which country is Machu Picchu?', 'Machu Picchu is in Peru.'),
+    ('In which country is the Taj Mahal?', 'The Taj Mahal is in India.'),
+    ('Which city is famous for its gondolas and canals?', 'Venice is famous for its gondolas and canals.'),
+    ('Which company makes the iPhone?', 'Apple makes the iPhone.'),
+    ('Who founded Microsoft?', 'Microsoft was founded by Bill Gates and Paul Allen.'),
+    ('What do you call a person who repairs cars?', 'A person who repairs cars is a mechanic.'),
+    ('What does a dentist take care of?', 'A dentist takes care of teeth.'),
+    ('What does a firefighter put out?', 'A firefighter puts out fires.'),
+    ('What do you call a doctor for animals?', 'A doctor for animals is a veterinarian.'),
+    ('What is a person who travels into space called?', 'A person who travels into space is an astronaut.'),
+    ('What is a baby horse called?', 'A baby horse is called a foal.'),
+    ('What is a baby cow called?', 'A baby cow is called a calf.'),
+    ('What is a young frog called?', 'A young frog is called a tadpole.'),
+    ('Where does a bird lay its eggs?', 'A bird lays its eggs in a nest.'),
+    ('What sound does a cow make?', 'A cow moos.'),
+    ('What do pandas mainly eat?', 'Pandas mainly eat bamboo.'),
+    ('What vehicle runs on rails?', 'A train runs on rails.'),
+    ('What toy bricks come from Denmark?', 'Lego bricks come from Denmark.'),
+    ('What is the name of the ship Noah built?', 'Noah built the ark.'),
 )
 
 

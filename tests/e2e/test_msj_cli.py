@@ -32,7 +32,7 @@ def test_cli_attacks_scores_and_skips_a_rerun(tmp_path):
     # The prompt baseline's system prompt takes room, so not all 10 shots fit in 300 tokens.
     assert all(0 < used < 10 for used in result["num_shots"])
     stats = pd.read_csv(tmp_path / "eval" / "aggregate_stat.csv")
-    rouges = ["MSJ attack ROUGE", "MSJ ROUGE (0 shots)", "MSJ ROUGE (4 shots)", "MSJ ROUGE (8 shots)",
+    rouges = ["MSJ attack ROUGE", "MSJ ROUGE (0 shots)", "MSJ ROUGE (4 shots)",
               "MSJ ROUGE (16 shots)", "MSJ stranger ROUGE"]  # config/base.yaml's sweep and the control
     assert stats[rouges].iloc[0].between(0.0, 1.0).all()
     assert -1.0 <= stats["MSJ recovery"].iloc[0] <= 1.0

@@ -85,6 +85,19 @@ def test_opener_recalls_forces_each_candidate_template(monkeypatch, tiny_tokeniz
         assert all(answer.startswith(opener) for opener, answer in zip(openers, answers))
 
 
+def test_openers_are_tried_in_order_until_every_protocol_keeps_enough(monkeypatch, world):
+    answerer, rows, _ = world
+    monkeypatch.setattr(soft_embed, "OPENERS", ["{name}", "Zebra {name}", "Quantum {name}"])
+    golds = [r["answer"] for r in rows]
+    groups = [list(range(len(rows))), [0, 1]]  # all questions, and a held-out training half
+    any_opener_keeps = [0.0] * len(rows)  # plain recall 0: every opener is within one answer of it
+    assert len(opener_recalls(answerer, golds, 3, any_opener_keeps, groups, wanted=1)) == 1
+    assert len(opener_recalls(answerer, golds, 3, any_opener_keeps, groups, wanted=2)) == 2
+    none_keeps = [2.0] * len(rows)  # above any recall: no opener qualifies, so every candidate is tried
+    assert len(opener_recalls(answerer, golds, 3, none_keeps, groups, wanted=1)) == 3
+    assert len(opener_recalls(answerer, golds, 3)) == 3  # without groups: every candidate
+
+
 @pytest.mark.parametrize("changes, steps", [({"lr": 0.0}, 3), ({}, 0)])
 def test_the_column_is_never_below_plain(tiny_tokenizer, talkative_model, world, changes, steps):
     answerer, rows, plain = world
