@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default (no network needed beyond the first install):
 #   1. implant the fictitious world data/wpu_mini into SmolLM2-135M-Instruct (cached after the
-#      first run, ~7 min on 2 CPU cores);
+#      first run, ~9 min on 2 CPU cores);
 #   2. evaluate the base and the implanted model (and attack the implanted one);
 #   3. run the whole wpu.sh pipeline (teacher, forget, evaluation, many-shot jailbreak,
 #      soft-embedding attack, judge) for intervention (the paper's pure form), whp, npo and
