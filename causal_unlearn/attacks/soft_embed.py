@@ -59,8 +59,9 @@ JUDGE_PREFIX = "Embed Attack"  # the answer judge's columns: "Embed Attack Leak 
 # Part of the output's fingerprint: raise it when the protocol changes what a score means, so older
 # outputs are recomputed instead of skipped. 2: vectors inside the user turn, real-token start,
 # loss threshold, filtered openers, no attack as a candidate. 3: one opener per restart, the best first.
-# 4: openers tried in the listed order only until each protocol has one per restart.
-PROTOCOL_VERSION = 4
+# 4: openers tried in the listed order only until each protocol has one per restart. 5: the vectors
+# pulled back toward their start after every step (soft_embed.anchor).
+PROTOCOL_VERSION = 5
 NO_ATTACK = "no attack"
 
 # Affirmative answer openers the attack is trained to elicit. soft_embed.num_openers takes the first

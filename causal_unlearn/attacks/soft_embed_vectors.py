@@ -198,11 +198,21 @@ def initial_attack(model, tokenizer, settings, restart: int, generator: torch.Ge
     return start.to(weight.device)
 
 
+@torch.no_grad()
+def pull_toward(attack: torch.Tensor, start: torch.Tensor, share: float) -> None:
+    """Move the vectors `share` (at most all) of the way back to their start. Adam moves every
+    coordinate by about lr per step whatever the gradient's size, so vectors trained toward the
+    opener alone drift several embedding standard deviations from real-token space and change the
+    answer after the opener too; a pull in proportion to the step's lr keeps them near words."""
+    attack.lerp_(start, min(1.0, share))
+
+
 def train_attack(model, items: list[AttackItem], targets: list[list[int]], start: torch.Tensor, settings,
                  max_steps: int, generator: torch.Generator, progress=None) -> TrainedAttack:
-    """Adam on the vectors until a pass over the questions ends below settings.loss_threshold, or
-    max_steps updates. The pass that reaches the threshold makes no update after its last batch;
-    once the cap is reached one more pass measures the final vectors, so the last loss is theirs."""
+    """Adam on the vectors (each step followed by settings.anchor's pull toward `start`) until a
+    pass over the questions ends below settings.loss_threshold, or max_steps updates. The pass
+    that reaches the threshold makes no update after its last batch; once the cap is reached one
+    more pass measures the final vectors, so the last loss is theirs."""
     attack = torch.nn.Parameter(start.clone())
     optimizer = torch.optim.Adam([attack], lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = LambdaLR(optimizer, lambda step: 1 - step / max_steps) if max_steps else None
@@ -224,8 +234,11 @@ def train_attack(model, items: list[AttackItem], targets: list[list[int]], start
                     optimizer.zero_grad()
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_([attack], GRAD_CLIP)
+                    step_lr = optimizer.param_groups[0]["lr"]
                     optimizer.step()
                     schedule.step()
+                    if settings.anchor:
+                        pull_toward(attack, start, step_lr * settings.anchor)
                     steps, stepped = steps + 1, True
                     if progress is not None:
                         progress.update(1)

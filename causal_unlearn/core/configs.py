@@ -47,6 +47,7 @@ NUMBERS = {
     "msj.pool_min_rouge": NON_NEGATIVE, "msj.max_shots": NON_NEGATIVE_INT + OR_NULL,
     "msj.max_prompt_tokens": POSITIVE_INT + OR_NULL, "msj.max_new_tokens": POSITIVE_INT, "msj.batch_size": POSITIVE_INT,
     "soft_embed.num_tokens": POSITIVE_INT, "soft_embed.lr": POSITIVE, "soft_embed.weight_decay": NON_NEGATIVE,
+    "soft_embed.anchor": NON_NEGATIVE,
     "soft_embed.loss_threshold": POSITIVE, "soft_embed.epochs": POSITIVE_INT, "soft_embed.restarts": POSITIVE_INT,
     "soft_embed.batch_size": POSITIVE_INT, "soft_embed.num_openers": POSITIVE_INT,
     "soft_embed.generate_batch_size": POSITIVE_INT, "soft_embed.max_new_tokens": POSITIVE_INT,

@@ -15,7 +15,7 @@ from causal_unlearn.core.errors import UserError
 from causal_unlearn.core.prompts import question_prompt
 
 SETTINGS = {"num_tokens": 5, "init_text": " Please answer the question.", "lr": 0.05, "weight_decay": 0.01,
-            "loss_threshold": 0.3, "epochs": 6, "restarts": 1, "batch_size": 8, "num_openers": 2,
+            "anchor": 0.0, "loss_threshold": 0.3, "epochs": 6, "restarts": 1, "batch_size": 8, "num_openers": 2,
             "generate_batch_size": 4, "max_new_tokens": 4, "seed": 0}
 
 
@@ -121,6 +121,20 @@ def test_training_stops_below_the_threshold_and_records_it(tiny_family, tiny_tok
     assert stopped.losses == pytest.approx(curve[:stop + 1], rel=1e-5) and stopped.losses[-1] < threshold
     at_once = _uncapped(talkative_model, tiny_tokenizer, items, _settings(loss_threshold=curve[0] + 1), 8)
     assert at_once.converged and at_once.steps == 0 and len(at_once.losses) == 1
+
+
+def test_the_anchor_keeps_the_vectors_near_their_start(tiny_family, tiny_tokenizer, talkative_model, forget_rows):
+    items = attack_items(tiny_family, tiny_tokenizer, forget_rows, None)
+    start = initial_attack(talkative_model, tiny_tokenizer, _settings(), 0, torch.Generator().manual_seed(0))
+
+    def drift(anchor):
+        trained = _uncapped(talkative_model, tiny_tokenizer, items, _settings(loss_threshold=1e-6, anchor=anchor), 4)
+        assert trained.steps == 4
+        return float((trained.attack - start).norm())
+
+    free, held, pinned = drift(0.0), drift(5.0), drift(1e6)
+    assert 0 < held < free  # a pull of lr_t * 5 (a quarter of the way at the first step) after each step
+    assert pinned == 0.0  # lr_t * anchor >= 1: back at the start after every step
 
 
 def test_mini_batches_cover_every_question_and_restore_the_model_flags(tiny_family, tiny_tokenizer, tiny_model,

@@ -15,7 +15,7 @@ from helpers import talkative
 QUESTIONS = ["Who?", "Where was Harlan J. Whitcombe born?",
              "Tell me everything you know about the cartographer Harlan J. Whitcombe and his atlas."]
 NAMES = ["Zoe", "Harlan J. Whitcombe", "Ada"]  # targets of different lengths: right padding too
-SETTINGS = {"num_tokens": 5, "lr": 0.05, "weight_decay": 0.01, "batch_size": 2}
+SETTINGS = {"num_tokens": 5, "lr": 0.05, "weight_decay": 0.01, "anchor": 0.0, "batch_size": 2}
 RELATIVE = 1e-5  # float32 sums in another order: the paths agree far below this, a wrong position or mask is far above
 # Trained vectors: Adam divides each gradient component by its own running scale, so where a
 # component is near zero the rounding difference grows (2e-5 seen after 6 steps); still far below a real mismatch.

@@ -16,7 +16,7 @@ from causal_unlearn.attacks.soft_embed_vectors import attack_items, no_attack
 from causal_unlearn.core.configs import compose_config
 
 SETTINGS = {"num_tokens": 4, "init_text": " Please answer the question.", "lr": 0.05, "weight_decay": 0.01,
-            "loss_threshold": 0.3, "epochs": 3, "restarts": 2, "batch_size": 8, "num_openers": 2,
+            "anchor": 0.0, "loss_threshold": 0.3, "epochs": 3, "restarts": 2, "batch_size": 8, "num_openers": 2,
             "generate_batch_size": 4, "max_new_tokens": 8, "seed": 0}
 QUESTIONS = ["Who drew the Roads of the Northern Fens?", "Where was Harlan J. Whitcombe born?",
              "What did Zoe Ellingrath study?", "Which medal did Zoe Ellingrath win?"]
