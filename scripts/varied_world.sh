@@ -31,7 +31,7 @@ data="tests/data/varied_world"
 implant_dir="$out_dir/implant"
 started=$SECONDS
 
-# The varied-world recipe: finetune_mini.yaml as it is (5 epochs, linear decay) on a larger corpus: three
+# The varied-world recipe: finetune_mini.yaml as it is (4 epochs, linear decay) on a larger corpus: three
 # more wordings of every implant question (implant_qa_rephrased) and more general replay (implant_qa_general).
 recipe=(data_path="$data" "qa_splits=[implant_qa,implant_qa_rephrased,implant_qa_general]")
 
