@@ -134,11 +134,15 @@ def opener_recalls(answerer: Answerer, golds: list[str], num_openers: int,
     return table
 
 
+def opener_scores(table: list[list[float]], plain: list[float], questions: list[int]) -> tuple[float, list[float]]:
+    """Plain's mean recall on `questions`, and each opener's."""
+    return np.mean([plain[q] for q in questions]), [np.mean([row[q] for q in questions]) for row in table]
+
+
 def qualifying(table: list[list[float]], plain: list[float], questions: list[int]) -> list[int]:
     """Openers whose recall on `questions` is at least plain's less one answer (1 / questions),
     the best first (the listed order on ties)."""
-    plain_score = np.mean([plain[q] for q in questions])
-    scores = [np.mean([row[q] for q in questions]) for row in table]
+    plain_score, scores = opener_scores(table, plain, questions)
     kept = [o for o, score in enumerate(scores) if score >= plain_score - 1 / len(questions) - 1e-9]
     return sorted(kept, key=lambda o: -scores[o])  # stable sort
 
@@ -147,8 +151,7 @@ def keep_openers(table: list[list[float]], plain: list[float], questions: list[i
     """The qualifying openers, or when none is, the best one."""
     kept = qualifying(table, plain, questions)
     if not kept:
-        plain_score = np.mean([plain[q] for q in questions])
-        scores = [np.mean([row[q] for q in questions]) for row in table]
+        plain_score, scores = opener_scores(table, plain, questions)
         kept = [int(np.argmax(scores))]
         logger.warning("no opener keeps recall within one answer of plain (%.3f); training for the best one, %r (%.3f)",
                        plain_score, OPENERS[kept[0]], scores[kept[0]])
