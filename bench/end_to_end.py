@@ -2,7 +2,7 @@
 
 Runs what `scripts/demo.sh` runs for one method, into a temporary folder: the implant (cached after
 its first run), the evaluation of the implanted model, then `scripts/wpu.sh` for `intervention`
-(teacher, forget + evaluation, many-shot jailbreak, soft-embedding attack, judge). Every stage goes
+(teacher, forget + evaluation, then the attacks and the judge in one process). Every stage goes
 through scripts/stage_stats.py, which records its wall time and the peak RSS of its processes.
 
     .venv/bin/python bench/end_to_end.py [--split forget_2_1] [--out bench/sections/end_to_end.md]

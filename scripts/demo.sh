@@ -59,21 +59,40 @@ other_split_of() {  # the embedded world has two forget splits; each is the othe
 }
 
 timed "implant (finetune.py)" $python finetune.py --config-name=finetune_mini.yaml save_dir="$implant_dir"
-reference_eval() {  # reference_eval METHOD: base or implanted model on $split (attacks on the implanted one)
-    local method="$1" model_path=null eval_dir="$out_dir/$1/$split/eval"
+reference_stage() {  # reference_stage base|implanted: sets `stage`, the Hydra arguments of that model's stages on $split
+    local method="$1" model_path=null
+    eval_dir="$out_dir/$method/$split/eval"
     [[ $method == implanted ]] && model_path="$implant_dir"
-    local stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
-                 eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir" "${precision[@]}")
+    stage=(--config-name=forget_mini.yaml split="$split" model_path="$model_path" forget_loss=none
+           eval.other_persons_split="$other" eval.save_dir="$eval_dir" eval_dir="$eval_dir" "${precision[@]}")
     # The implanted model also answers the forget QA about never-seen names: the Forget floor.
     [[ $method == implanted ]] && stage+=(eval.stranger_names=true)
-    timed "evaluate $method on $split" $python evaluate_util.py "${stage[@]}"
-    $python aggregate_wpu.py --eval-dir "$eval_dir"
-    if [[ $method == implanted ]]; then  # attacks on the model before unlearning, for reference
-        timed "many-shot jailbreak on $method" $python msj_attack.py "${stage[@]}"
-        timed "soft-embedding attack on $method" $python soft_embed_attack.py "${stage[@]}"
-    fi
+    return 0
+}
+
+summary_row() {  # summary_row base|implanted: the model's row of summary.csv (after reference_stage)
     $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$out_dir/summary.csv" \
-        --method "$method" --split "$split"
+        --method "$1" --split "$split"
+}
+
+reference_eval() {  # reference_eval base|implanted: evaluate the model on $split
+    reference_stage "$1"
+    timed "evaluate $1 on $split" $python evaluate_util.py "${stage[@]}"
+    $python aggregate_wpu.py --eval-dir "$eval_dir"
+    # The implanted model's row waits for its attacks, a job of their own (reference_attacks).
+    [[ $1 == implanted ]] || summary_row "$1"
+}
+
+reference_attacks() {  # both attacks on the implanted model, for reference, once its evaluation (an earlier job) is done
+    local status_file="$queue.implanted-eval"
+    while [[ ! -f "$status_file" ]]; do sleep 1; done
+    if [[ $(cat "$status_file") != 0 ]]; then
+        echo "[demo] the implanted model's evaluation failed: its attacks are skipped" >&2
+        return 1
+    fi
+    reference_stage implanted
+    timed "attacks on implanted" $python attacks.py "${stage[@]}" 'attacks=[msj,soft_embed]'
+    summary_row implanted
 }
 
 export WPU_REPORT=0  # each wpu.sh run adds its row; the one report is written at the end
@@ -87,7 +106,13 @@ wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipe
 
 run_job() {  # one entry of the job list below
     case "$1" in
-        base|implanted) reference_eval "$1" ;;
+        base) reference_eval base ;;
+        implanted)  # the status tells the attacks' job (later in the queue) that it may start
+            local status=0
+            (set -e; reference_eval implanted) || status=$?
+            echo "$status" > "$queue.implanted-eval"
+            return "$status" ;;
+        implanted_attacks) reference_attacks ;;
         intervention) wpu intervention intervention lr=6e-5 ;;
         intervention_retain) wpu intervention_retain intervention lr=6e-5 retain_strength=1 retain_loss=kl ;;
         whp) wpu whp whp lr=6e-5 ;;
@@ -106,11 +131,12 @@ worker() {  # take the next job from the queue until it is empty
 }
 
 queue=$(mktemp)
-trap 'rm -f "$queue" "$queue.lock"' EXIT
+trap 'rm -f "$queue" "$queue".*' EXIT
 for split in "${splits[@]}"; do
     other=$(other_split_of "$split")
-    # The intervention runs (intervention, intervention_retain) share one teacher: build it first, with both cores.
-    if [[ " $methods " == *" intervention"* ]]; then
+    # intervention and intervention_retain share one teacher: when both run, build it first, with
+    # both cores (two jobs must not build it at once); one alone builds it in its own job.
+    if [[ " $methods " == *" intervention "* && " $methods " == *" intervention_retain "* ]]; then
         timed "teacher for intervention on $split" $python teacher.py --config-name=forget_mini.yaml split="$split" \
             forget_loss=intervention teacher.N=10 save_dir_root="$out_dir" model_path="$implant_dir"
     fi
@@ -118,12 +144,18 @@ for split in "${splits[@]}"; do
     # models leave a 2-core CPU half idle in one process (tokenising, Python overhead), so two
     # processes finish sooner than one, and a queue keeps both busy to the end. DEMO_WORKERS=k
     # for a machine with k cores (on 2 cores, 3 workers measured no faster than 2).
-    # Longest first (the baselines with a retain term train on twice the texts), references last.
-    for job in npo grad_diff simnpo dpo rmu undial wga satimp ceu intervention_retain intervention whp grad_ascent idk \
-               prompt_baseline; do
-        if [[ " $methods " == *" $job "* ]]; then echo "$job"; fi
-    done > "$queue"
-    printf '%s\n' implanted base >> "$queue"
+    # The implanted model's evaluation first (its attacks, a later job, need it), then the methods
+    # longest first (the baselines with a retain term train on twice the texts), then the
+    # implanted model's attacks and the base model, the shortest jobs, which fill the end.
+    rm -f "$queue.implanted-eval"
+    {
+        echo implanted
+        for job in npo grad_diff simnpo dpo rmu undial wga satimp ceu intervention_retain intervention whp grad_ascent \
+                   idk prompt_baseline; do
+            if [[ " $methods " == *" $job "* ]]; then echo "$job"; fi
+        done
+        printf '%s\n' implanted_attacks base
+    } > "$queue"
     export OMP_NUM_THREADS=1
     pids=()
     for _ in $(seq "${DEMO_WORKERS:-2}"); do

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The WPU pipeline, per split: teacher (intervention/whp only) -> forget (+ evaluation into
-# checkpoint-{steps}/) -> many-shot jailbreak -> soft-embedding attack -> LLM judge -> summary
-# row + report. `-f prompt_baseline` evaluates the system-prompt baseline instead of training.
+# checkpoint-{steps}/) -> many-shot jailbreak -> soft-embedding attack -> LLM judge (these three
+# in one process, attacks.py) -> summary row + report. `-f prompt_baseline` evaluates the system-prompt baseline instead of training.
 #
 #   bash scripts/wpu.sh -f intervention -s results -g 0,1 -n 20            # the paper's setting
 #   bash scripts/wpu.sh -f npo -g "" -p "forget_2_1 forget_2_2"            # CPU, two splits
@@ -87,9 +87,8 @@ for split in $splits; do
         echo "[wpu] no evaluation in $eval_dir (a forget split without QA rows): attacks, judge and summary skipped"
         continue
     fi
-    timed "many-shot jailbreak" $python msj_attack.py "${common[@]}"
-    timed "soft-embedding attack" $python soft_embed_attack.py "${common[@]}"
-    timed "judge" $python eval_gpt.py "${common[@]}"
+    # The many-shot jailbreak, the soft-embedding attack and the judge, in one process (attacks.py).
+    timed "attacks and judge" $python attacks.py "${common[@]}"
     $python aggregate_wpu.py --as-is --eval-dir "$eval_dir" --summary "$save_dir_root/summary.csv" \
         --method "$label" --split "$split"
 done

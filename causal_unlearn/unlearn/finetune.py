@@ -28,8 +28,6 @@ from causal_unlearn.core.paths import resolve_repo_path
 from causal_unlearn.core.prompts import render_chat
 from causal_unlearn.core.runtime import limit_heap_fragmentation, set_seed, write_run_record
 from causal_unlearn.core.stage import file_fingerprint, fingerprint, folder_fingerprint, is_current, write_record
-from causal_unlearn.unlearn.collators import PaddingCollator
-from causal_unlearn.unlearn.trainer import apply_lora
 
 logger = logging.getLogger("finetune")
 DONE_MARKER = "finetune_done.json"
@@ -171,7 +169,11 @@ def input_fingerprint(cfg: DictConfig) -> str:
 def train(cfg: DictConfig, staging: Path) -> dict | None:
     """Trains and saves into `staging`; returns the run's figures, or None on a process other
     than the first under torchrun (the Trainer saves only from the first)."""
+    # Imported here, not at the top: they take seconds to import, and an up-to-date save_dir needs none of them.
     from transformers import Trainer, TrainingArguments
+
+    from causal_unlearn.unlearn.collators import PaddingCollator
+    from causal_unlearn.unlearn.trainer import apply_lora
 
     family = load_family(cfg.model_family)
     tokenizer = load_tokenizer(family, cfg.model_path)

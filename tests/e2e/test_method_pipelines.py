@@ -24,8 +24,10 @@ def tiny_settings(method):
 def test_wpu_pipeline_runs_every_stage_and_writes_the_summary_row(tmp_path, method):
     result = run_wpu(tmp_path, method, *tiny_settings(method))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for stage in ("forget + evaluation", "many-shot jailbreak", "soft-embedding attack", "judge"):
+    for stage in ("forget + evaluation", "attacks and judge"):
         assert f"[wpu] {stage}:" in result.stdout
+    for stage in ("many-shot jailbreak", "soft-embedding attack", "judge"):  # attacks.py, one process
+        assert f"[attacks] {stage}:" in result.stdout + result.stderr, stage
     row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
     assert row["method"] == method
     assert 0 <= row["Forget ROUGE"] <= 1 and 0 <= row["MSJ attack ROUGE"] <= 1

@@ -20,8 +20,10 @@ def pipeline_root(tmp_path_factory):
 
 def test_every_stage_runs_and_the_summary_row_has_every_column(pipeline_root):
     root, first = pipeline_root
-    for stage in ("teacher", "forget + evaluation", "many-shot jailbreak", "soft-embedding attack", "judge"):
+    for stage in ("teacher", "forget + evaluation", "attacks and judge"):
         assert f"[wpu] {stage}:" in first.stdout
+    for stage in ("many-shot jailbreak", "soft-embedding attack", "judge"):  # attacks.py, one process
+        assert f"[attacks] {stage}:" in first.stdout + first.stderr, stage
     row = pd.read_csv(root / "summary.csv").iloc[0]
     assert (row["method"], row["split"]) == ("intervention", "forget_2_1")
     for column in ("Forget ROUGE", "Hard Retain ROUGE", "General Retain ROUGE", "Other Persons ROUGE", "MSJ attack ROUGE",

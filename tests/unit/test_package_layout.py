@@ -7,7 +7,7 @@ from causal_unlearn.core.paths import repo_root
 
 ROOT = repo_root()
 PACKAGE = ROOT / "causal_unlearn"
-ENTRY_POINTS = {"forget.py", "teacher.py", "finetune.py", "evaluate_util.py", "eval_gpt.py", "msj_attack.py",
+ENTRY_POINTS = {"attacks.py", "forget.py", "teacher.py", "finetune.py", "evaluate_util.py", "eval_gpt.py", "msj_attack.py",
                 "soft_embed_attack.py", "prompt_baseline.py", "aggregate_wpu.py", "aggregate_eval_tofu.py",
                 "eval_checkpoints.py", "report.py", "frontier.py", "data_module.py", "dataloader.py", "utils.py"}
 MAX_ENTRY_POINT_LINES = 60
