@@ -91,6 +91,7 @@ class Candidate:
     answers: list[str]
     recalls: list[float]
     training: TrainedAttack | None = None
+    unseen_answers: list[str] | None = None  # held-out protocol: the scored half's answers, made in the same pass
 
     @property
     def score(self) -> float:
@@ -159,11 +160,15 @@ def keep_openers(table: list[list[float]], plain: list[float], questions: list[i
 
 
 def train_restarts(answerer: Answerer, golds: list[str], kept: list[int], settings, max_steps: int,
-                   desc: str) -> list[Candidate]:
+                   desc: str, unseen: list[AttackItem] = ()) -> list[Candidate]:
     """settings.restarts restarts on the answerer's questions, each answering the questions it was trained on.
     Restart r trains every question for one opener, kept[r mod len(kept)] (the best kept opener first):
-    one wording to learn perturbs the answers less than a different wording per question."""
+    one wording to learn perturbs the answers less than a different wording per question.
+    `unseen` questions (never trained on, never scored here) are answered in the same pass, into
+    Candidate.unseen_answers: a decoding step costs nearly the same for twice the rows."""
     model, tokenizer, items = answerer.model, answerer.tokenizer, answerer.items
+    if unseen:
+        answerer = answerer_for(model, tokenizer, [*items, *unseen], settings)
     generator = torch.Generator().manual_seed(int(settings.seed))
     candidates = []
     with tqdm(total=settings.restarts * max_steps, desc=desc) as progress:
@@ -172,7 +177,9 @@ def train_restarts(answerer: Answerer, golds: list[str], kept: list[int], settin
             start = initial_attack(model, tokenizer, settings, restart, generator)
             trained = train_attack(model, items, targets, start, settings, max_steps, generator, progress)
             answers = answerer.answers(trained.attack)
-            candidates.append(Candidate(f"restart {restart}", answers, recalls(golds, answers), trained))
+            answers, unseen_answers = answers[:len(items)], answers[len(items):]
+            candidates.append(Candidate(f"restart {restart}", answers, recalls(golds, answers), trained,
+                                        unseen_answers if unseen else None))
             logger.info("%s restart %d: %s after %d steps (loss %.3f -> %.3f); ROUGE-L recall %.3f on %d questions",
                         desc, restart, "converged" if trained.converged else "not converged", trained.steps,
                         trained.losses[0], trained.losses[-1], candidates[-1].score, len(items))
@@ -217,14 +224,15 @@ def held_out_protocol(answerer: Answerer, rows, settings, plain: Candidate, tabl
         return answerer_for(answerer.model, answerer.tokenizer, [answerer.items[i] for i in indices], settings)
 
     kept = keep_openers(table, plain.recalls, train)
+    # Each restart also answers the scored half in its answer pass; only the chosen one's answers are scored.
     candidates = [Candidate(NO_ATTACK, [plain.answers[i] for i in train], [plain.recalls[i] for i in train]),
                   *train_restarts(half(train), [golds[i] for i in train], kept, settings, max_steps,
-                                  "soft-embed attack (held-out)")]
+                                  "soft-embed attack (held-out)", [answerer.items[i] for i in test])]
     chosen = candidates[best(candidates)]
     if chosen.training is None:
         answers, scores = [plain.answers[i] for i in test], [plain.recalls[i] for i in test]
     else:
-        answers = half(test).answers(chosen.training.attack)
+        answers = chosen.unseen_answers
         scores = recalls([golds[i] for i in test], answers)
     return {"train_rows": train, "test_rows": test, "kept_openers": [OPENERS[o] for o in kept],
             "candidates_train": [c.summary() for c in candidates], "chosen": chosen.name,

@@ -96,17 +96,23 @@ def decoded_golds(tokenizer, family, questions: list[str], answers: list[str], s
     return golds
 
 
+def task_prompts(family, tokenizer, rows: list[dict], task: dict, system: str | None = None) -> list[str]:
+    return [question_prompt(family, tokenizer, row[task["question_key"]], system) for row in rows]
+
+
 def evaluate_task(model, tokenizer, family, rows: list[dict], task: dict, system: str | None = None,
-                  catalog: dict | None = None, decoder=None) -> dict:
+                  catalog: dict | None = None, decoder=None, generations: list[str] | None = None) -> dict:
     """One eval log (original schema) for one task's rows; `system` is a system prompt (prompting
     baseline). With the world's answer catalog and typed rows, the log also holds `answer_class`:
     each answer's class from the answer judge (eval/answer_judge.py). `decoder` is the model the
-    answers are generated with (core.models.decoding_model); probabilities are always `model`'s."""
+    answers are generated with (core.models.decoding_model); probabilities are always `model`'s.
+    `generations`: the answers, when answer_tasks has already generated them."""
     questions = [row[task["question_key"]] for row in rows]
     golds = [row[task["answer_key"]] for row in rows]
-    prompts = [question_prompt(family, tokenizer, question, system) for question in questions]
-    generations = generate_answers(decoder or model, tokenizer, prompts, task["max_new_tokens"], task["batch_size"],
-                                   task.get("max_length"))
+    prompts = task_prompts(family, tokenizer, rows, task, system)
+    if generations is None:
+        generations = generate_answers(decoder or model, tokenizer, prompts, task["max_new_tokens"],
+                                       task["batch_size"], task.get("max_length"))
     references = decoded_golds(tokenizer, family, questions, golds, system, task.get("max_length"))
     gold_losses = answer_losses(model, tokenizer, family, questions, golds, task["batch_size"], system,
                                 task["count_end_token"])
@@ -195,19 +201,47 @@ def eval_tasks(eval_cfg: DictConfig) -> list[dict]:
     return tasks
 
 
+def task_rows(task: dict, ds_size: int) -> list[dict]:
+    rows = load_split(task["data_path"], task["split_list"])[:ds_size]
+    require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
+    if task.get("strangers"):
+        rows = stranger_rows(rows, task["question_key"], task["answer_key"])
+    return rows
+
+
+def answer_tasks(decoder, tokenizer, family, tasks: list[dict], rows: list[list[dict]],
+                 system: str | None = None) -> list[list[str]] | None:
+    """Every task's greedy answers from one generate_answers call, or None where tasks must decode
+    apart. A CPU decoding step costs nearly the same for 24 rows as for 48, so full batches across
+    tasks save about a batch per task; each row's answer is what it gets alone (rows never read one
+    another), only the rows it shares a batch with change. With a total-length cap (max_length) the
+    budget depends on each batch's padded prompt length, so each task keeps its own batches."""
+    if any(task.get("max_length") is not None for task in tasks):
+        return None
+    prompts = [task_prompts(family, tokenizer, items, task, system) for task, items in zip(tasks, rows)]
+    answers = generate_answers(decoder, tokenizer, [p for group in prompts for p in group],
+                               tasks[0]["max_new_tokens"], tasks[0]["batch_size"])
+    per_task = []
+    for group in prompts:
+        per_task.append(answers[:len(group)])
+        answers = answers[len(group):]
+    return per_task
+
+
 def evaluate_model(model, tokenizer, family, eval_cfg: DictConfig, save_dir: Path, system: str | None = None) -> dict:
     """Run every task, write `{task}.json` and `eval_log_aggregated.json` into save_dir."""
     aggregated, catalogs = {}, {}
     decoder = decoding_model(model, eval_cfg.generation.get("cpu_bf16", False))
-    for task in eval_tasks(eval_cfg):
-        rows = load_split(task["data_path"], task["split_list"])[: eval_cfg.ds_size]
-        require_fields(rows, [task["question_key"], task["answer_key"]], f"eval split '{task['split_list']}'")
-        if task.get("strangers"):
-            rows = stranger_rows(rows, task["question_key"], task["answer_key"])
-        logger.info("Evaluating %s on %d items", task["name"], len(rows))
+    tasks = eval_tasks(eval_cfg)
+    rows = [task_rows(task, eval_cfg.ds_size) for task in tasks]  # every split read (and checked) first
+    logger.info("Answering %s", ", ".join(f"{task['name']} ({len(r)} items)" for task, r in zip(tasks, rows)))
+    answers = answer_tasks(decoder, tokenizer, family, tasks, rows, system) or [None] * len(tasks)
+    for task, items, generations in zip(tasks, rows, answers):
+        logger.info("Evaluating %s on %d items", task["name"], len(items))
         if task["data_path"] not in catalogs:  # load (and report a missing catalog) once per folder
             catalogs[task["data_path"]] = load_catalog(task["data_path"])
-        log = evaluate_task(model, tokenizer, family, rows, task, system, catalogs[task["data_path"]], decoder)
+        log = evaluate_task(model, tokenizer, family, items, task, system, catalogs[task["data_path"]], decoder,
+                            generations)
         atomic_write_json(save_dir / f"{task['name']}.json", log)
         aggregated[f"{task['name']}.json"] = log
     atomic_write_json(save_dir / "eval_log_aggregated.json", aggregated)

@@ -136,3 +136,21 @@ def test_the_fingerprint_changes_with_the_protocol_version(monkeypatch):
     assert attack_fingerprint(cfg, protocol_settings(cfg.soft_embed), None, None) == current
     monkeypatch.setattr(soft_embed, "PROTOCOL_VERSION", soft_embed.PROTOCOL_VERSION + 1)
     assert attack_fingerprint(cfg, protocol_settings(cfg.soft_embed), None, None) != current
+
+
+def test_unseen_questions_are_answered_with_each_restart_in_its_own_pass(tiny_tokenizer, talkative_model, world):
+    """The held-out protocol's scored half is answered in each restart's answer pass: those answers
+    are what the restart's vectors give the scored half alone, and the trained half's stay its own."""
+    from causal_unlearn.attacks.soft_embed import train_restarts
+
+    answerer, rows, _ = world
+    settings = OmegaConf.create(SETTINGS)
+    train, test = [0, 2], [1, 3]
+    half = answerer_for(talkative_model, tiny_tokenizer, [answerer.items[i] for i in train], settings)
+    restarts = train_restarts(half, [rows[i]["answer"] for i in train], [0], settings, 2, "test",
+                              [answerer.items[i] for i in test])
+    alone = answerer_for(talkative_model, tiny_tokenizer, [answerer.items[i] for i in test], settings)
+    for restart in restarts:
+        assert restart.unseen_answers == alone.answers(restart.training.attack)
+        assert restart.answers == half.answers(restart.training.attack)
+    assert restarts[0].unseen_answers != restarts[0].answers  # different questions, different answers: a mix-up shows

@@ -92,3 +92,25 @@ def test_evaluation_scores_and_logs_the_cut_gold_answer(tiny_family, tiny_tokeni
     assert gold == "alpha"
     assert log["rougeL_recall"]["0"] == rouge_recalls(["alpha"], [generation])[0]["rougeL_recall"]
     assert log["num_token_gt"]["0"] == 5  # the loss still scores the whole answer (4 tokens + end of turn)
+
+
+def test_tasks_answered_together_get_each_task_its_own_answers(tiny_family, tiny_tokenizer, tiny_model):
+    """answer_tasks batches every task's prompts in one call: each task gets back its own answers, the
+    ones its own call gives; with a total-length cap it declines (each task keeps its own batches)."""
+    from causal_unlearn.eval.decoding import generate_answers
+    from causal_unlearn.eval.qa_eval import answer_tasks, task_prompts
+
+    model = talkative(tiny_model)
+    tasks = [{**_task(), "name": "eval_log_forget", "max_length": None, "max_new_tokens": 6, "batch_size": 3},
+             {**_task(), "name": "eval_log_hard_retain", "max_length": None, "max_new_tokens": 6, "batch_size": 3}]
+    rows = [[{"question": q, "answer": a} for q, a in zip(QUESTIONS, ANSWERS)],
+            [{"question": "Who painted the ceiling of the mill?", "answer": "Oswin"},
+             {"question": QUESTIONS[1], "answer": "water"}]]
+    together = answer_tasks(model, tiny_tokenizer, tiny_family, tasks, rows)
+    alone = [generate_answers(model, tiny_tokenizer, task_prompts(tiny_family, tiny_tokenizer, r, t), 6, 3)
+             for t, r in zip(tasks, rows)]
+    assert [len(a) for a in together] == [3, 2]
+    assert together == alone
+    assert len(set(together[0])) > 1  # the talkative model answers each question differently: a mix-up shows
+    capped = [{**task, "max_length": 40} for task in tasks]
+    assert answer_tasks(model, tiny_tokenizer, tiny_family, capped, rows) is None
