@@ -60,8 +60,10 @@ def curve_points(runs: list[Run], retention_task: str, implanted: dict[str, floa
     """{budget: (x, y)}: each budget's runs averaged over `seeds` (with repeats, as a bootstrap draws
     them; a seed without a run at a budget is left out there) on the `questions` of each task
     (indices, with repeats; None: all). y is the retention mean over the implanted model's
-    (ratio=False: the mean itself)."""
+    (ratio=False: the mean itself). Only runs that scored the retention task count (the attacks
+    run on some seeds and budgets only): x is read from those same runs."""
     points = {}
+    runs = [run for run in runs if retention_task in run.scores]
     for budget in sorted({run.budget for run in runs}):
         at_budget = {run.seed: run for run in runs if run.budget == budget}
         chosen = [at_budget[s] for s in (seeds if seeds is not None else sorted(at_budget)) if s in at_budget]
@@ -121,9 +123,11 @@ def matched_value(runs: list[Run] | list[Split], retention_task: str, implanted:
     rng = np.random.default_rng(seed)
     all_seeds = sorted({run.seed for split in splits for run in split.runs})
     samples = []
+    # Each task's question count, from any run that scored it (not every run scores every task).
+    sizes = [{task: len(values) for run in split.runs for task, values in run.scores.items()} for split in splits]
     for _ in range(draws):
-        questions = [{task: rng.integers(0, len(values), len(values)) for task, values in split.runs[0].scores.items()}
-                     for split in splits]
+        questions = [{task: rng.integers(0, size, size) for task, size in split_sizes.items()}
+                     for split_sizes in sizes]
         seeds = list(rng.choice(all_seeds, len(all_seeds)))
         samples.append(value_at(*pooled_curve(splits, retention_task, questions, seeds, ratio), x))
     samples = np.asarray(samples)

@@ -39,6 +39,9 @@ JOB_RECORD = "frontier_job.json"
 TASK_LOGS = {"forget": "eval_log_forget.json", "hard_retain": "eval_log_hard_retain.json",
              "general_retain": "eval_log_general_retain.json", "other_persons": "eval_log_other_persons.json"}
 FLOOR_LOG = "eval_log_strangers.json"
+# Per attack: its output in the eval folder, and the task of its per-question gain over the plain
+# answers (attack ROUGE-L recall - Forget ROUGE-L recall): what the attack brings back.
+ATTACK_OUTPUTS = {"msj_gain": "msj_attack_output.json", "embed_gain": "embedding_attack_output.json"}
 # Per-question 0/1 indicators from the offline answer judge's class of each forget answer.
 JUDGE_TASKS = {"invented": "invented", "leak": "reveals"}
 
@@ -96,6 +99,9 @@ def check_settings(settings: DictConfig) -> None:
             raise UserError(f"frontier.{key} must be a positive whole number, got {settings[key]!r}.")
     if not settings.seeds or not all(isinstance(seed, int) for seed in settings.seeds):
         raise UserError(f"frontier.seeds must be a non-empty list of whole numbers, got {list(settings.seeds or [])}.")
+    if not all(isinstance(seed, int) for seed in settings.get("attack_seeds") or []):
+        raise UserError(f"frontier.attack_seeds must be a list of whole numbers ([] = no attacks), "
+                        f"got {list(settings.attack_seeds)}.")
     if not all(0 < x <= 1 for x in settings.match_at):
         raise UserError(f"frontier.match_at holds normalised forgetting levels in (0, 1], got {list(settings.match_at)}.")
     if settings.reference_method not in settings.methods:
@@ -110,13 +116,15 @@ def plan(settings: DictConfig, cores: int) -> tuple[list[Job], list[Job]]:
     if malformed:
         raise UserError(f"frontier.methods.{malformed[0]} must be a list of forget_mini.yaml overrides.")
     threads = max(1, cores // settings.workers)
+    attack_seeds = set(settings.get("attack_seeds") or [])
     first, training = [], []
     teachers = {}
     for split in settings.splits:
         first.append(Job("reference", f"implanted on {split}", Path(settings.out_dir) / "implanted" / split,
                          [f"split={split}", f"model_path={settings.implant_dir}", "forget_loss=none",
                           "eval.stranger_names=true",
-                          f"eval.other_persons_split={other_split(split, list(settings.splits))}"], threads))
+                          f"eval.other_persons_split={other_split(split, list(settings.splits))}"], threads,
+                         {"attack": bool(attack_seeds)}))
         for seed in settings.seeds:
             for method in chosen_methods(settings):
                 overrides = [*common_overrides(settings, split, seed), *method_overrides(settings, method)]
@@ -130,12 +138,13 @@ def plan(settings: DictConfig, cores: int) -> tuple[list[Job], list[Job]]:
                 training.append(Job("train", f"{method} {seed}_{split}", run_dir, [
                     *overrides, f"save_dir={run_dir}", f"num_epochs={settings.num_epochs}",
                     f"save_steps={settings.save_steps}", "save_total_limit=null", "eval_after_training=false"],
-                    threads, {"method": method, "seed": seed, "split": split}))
+                    threads, {"method": method, "seed": seed, "split": split, "attack": seed in attack_seeds}))
     return first + list(teachers.values()), training
 
 
 def job_fingerprint(job: Job, settings: DictConfig) -> str:
-    return fingerprint(job.overrides, settings.stage_config, folder_fingerprint(settings.implant_dir))
+    attacked = ["attacks"] if job.meta.get("attack") else []  # unattacked jobs keep their earlier fingerprint
+    return fingerprint(job.overrides, settings.stage_config, folder_fingerprint(settings.implant_dir), *attacked)
 
 
 def free_devices() -> queue.Queue:
@@ -155,7 +164,7 @@ def launch(job: Job, settings: DictConfig, device: str | None = None) -> None:
     tag = job.kind if job.kind != "teacher" else "_".join(job.name.split())
     spec = job.run_dir / f"frontier_spec_{tag}.json"
     atomic_write_json(spec, {"kind": job.kind, "config": settings.stage_config, "overrides": job.overrides,
-                             "run_dir": str(job.run_dir)})
+                             "run_dir": str(job.run_dir), "attack": bool(job.meta.get("attack"))})
     env = {**os.environ, "OMP_NUM_THREADS": str(job.threads), "TOKENIZERS_PARALLELISM": "false"}
     if device is not None:
         env["CUDA_VISIBLE_DEVICES"] = device
@@ -182,6 +191,10 @@ def eval_scores(eval_dir: Path) -> dict[str, list[float]]:
     classes = per_question(eval_dir / TASK_LOGS["forget"], "answer_class")
     for task, wanted in JUDGE_TASKS.items():
         scores[task] = [float(c == wanted) for c in classes]
+    for task, name in ATTACK_OUTPUTS.items():  # attacked budgets only
+        if (eval_dir / name).is_file():
+            attacked = json.loads((eval_dir / name).read_text())["rougeL_recall"]
+            scores[task] = [a - plain for a, plain in zip(attacked, scores["forget"], strict=True)]
     return scores
 
 

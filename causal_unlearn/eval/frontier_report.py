@@ -21,8 +21,11 @@ from causal_unlearn.eval.report import plt  # the Agg backend, set once there
 
 logger = logging.getLogger("frontier")
 # (task, column name, compared as a ratio to the implanted model, higher is better)
+# The attacks' gains (attack ROUGE - Forget ROUGE, per question: what an attack brings back) exist
+# on the attacked runs only (frontier.attack_seeds, last checkpoint, and the implanted model).
 METRICS = (("hard_retain", "Hard Retain", True, True), ("other_persons", "Other Persons", True, True),
-           ("general_retain", "General Retain", True, True), ("invented", "Invented fact rate", False, False))
+           ("general_retain", "General Retain", True, True), ("invented", "Invented fact rate", False, False),
+           ("msj_gain", "MSJ gain", False, False), ("embed_gain", "Embed gain", False, False))
 PLOTTED = METRICS[:2]
 POOLED = "pooled"
 BAND_DRAWS = 200  # the plots' bands: fewer draws than the table's, at many points
@@ -61,9 +64,10 @@ def frontier_table(references: dict, records: list[dict]) -> pd.DataFrame:
                    "normalised forgetting": normalised_forgetting(means["forget"], implanted["forget"],
                                                                   implanted["floor"])}
             for task, name, as_ratio, _ in METRICS:
-                row[f"{name} ROUGE" if as_ratio else f"Forget {name}"] = means[task]
+                value = means.get(task, math.nan)  # an attack's gain: attacked budgets only
+                row[f"{name} ROUGE" if as_ratio else f"Forget {name}"] = value
                 if as_ratio:
-                    row[f"{name} ratio"] = means[task] / implanted[task]
+                    row[f"{name} ratio"] = value / implanted[task]
             row["Forget Leak rate"] = means["leak"]
             rows.append(row)
     return pd.DataFrame(rows).sort_values(["method", "split", "seed", "step"]).reset_index(drop=True)

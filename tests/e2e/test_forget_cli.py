@@ -17,8 +17,11 @@ from safetensors.torch import load_file
 from causal_unlearn.core.embedded import embedded_model_dir
 from helpers import REPO, run_cli
 
-METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk", "simnpo", "dpo", "rmu", "undial", "wga",
-           "satimp", "ceu"]
+# The original's methods train in the default run; the added ones (each also runs through both
+# pipelines in tests/e2e/test_method_pipelines.py, and its loss in the unit tests) only with -m slow.
+ORIGINAL_METHODS = ["intervention", "whp", "npo", "grad_diff", "grad_ascent", "idk"]
+ADDED_METHODS = ["simnpo", "dpo", "rmu", "undial", "wga", "satimp", "ceu"]
+METHODS = [*ORIGINAL_METHODS, *(pytest.param(m, marks=pytest.mark.slow) for m in ADDED_METHODS)]
 # tiny-random has two layers: RMU steers the last and trains both MLP output projections.
 TINY_RMU = ["rmu.layer=1", "rmu.update_layers=[0,1]"]
 needs_deepspeed = pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None,
@@ -37,27 +40,39 @@ def teacher_args(method):
     return [f"forget_loss={method}"]
 
 
+class TrainedRuns(dict):
+    """One 3-step run per method, trained the first time a test asks for it (teachers built first
+    where needed), so a run without the slow tests trains only the methods it checks."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, method):
+        self[method] = train_three_steps(self.root, method)
+        return self[method]
+
+
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
-    """One 3-step run per method (teachers built first where needed)."""
-    root = tmp_path_factory.mktemp("forget")
-    runs = {}
-    for method in METHODS:
-        extra = teacher_args(method)
-        if method in ("intervention", "whp"):
-            built = run_cli("teacher.py", *common_args(root, *extra))
-            assert built.returncode == 0, built.stderr[-2000:]
-        if method in ("grad_diff", "simnpo", "dpo", "undial", "wga", "satimp", "ceu"):
-            extra += ["retain_strength=1"]
-        if method == "rmu":  # RMU's own retain term: the frozen model's hidden states on retain texts
-            extra += ["retain_strength=1", *TINY_RMU]
-        if method == "intervention":  # also covers the KL retain loss end to end
-            extra += ["retain_strength=1", "retain_loss=kl"]
-        result = run_cli("forget.py", *common_args(root, *extra))
-        assert result.returncode == 0, f"{method}: {result.stderr[-3000:]}"
-        n = 1 if method == "whp" else 2
-        runs[method] = root / "tiny-random" / method / f"{n}_42_forget_2_1"
-    return runs
+    return TrainedRuns(tmp_path_factory.mktemp("forget"))
+
+
+def train_three_steps(root, method):
+    extra = teacher_args(method)
+    if method in ("intervention", "whp"):
+        built = run_cli("teacher.py", *common_args(root, *extra))
+        assert built.returncode == 0, built.stderr[-2000:]
+    if method in ("grad_diff", "simnpo", "dpo", "undial", "wga", "satimp", "ceu"):
+        extra += ["retain_strength=1"]
+    if method == "rmu":  # RMU's own retain term: the frozen model's hidden states on retain texts
+        extra += ["retain_strength=1", *TINY_RMU]
+    if method == "intervention":  # also covers the KL retain loss end to end
+        extra += ["retain_strength=1", "retain_loss=kl"]
+    result = run_cli("forget.py", *common_args(root, *extra))
+    assert result.returncode == 0, f"{method}: {result.stderr[-3000:]}"
+    n = 1 if method == "whp" else 2
+    return root / "tiny-random" / method / f"{n}_42_forget_2_1"
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -74,6 +89,7 @@ def test_every_method_trains_three_steps_and_changes_parameters(trained_runs, me
     assert "forget_loss: " + method in (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # rmu is an added method: trained only in the slow run
 def test_rmu_trains_only_the_mlp_output_projections_it_names(trained_runs):
     trained = load_file(trained_runs["rmu"] / "model.safetensors")
     base = load_file(embedded_model_dir("tiny-random") / "model.safetensors")

@@ -109,3 +109,21 @@ def test_a_partial_grid_pools_the_budgets_every_split_has():
     assert xs == pytest.approx([0.0, 0.5]) and ys == pytest.approx([1.0, 0.5])
     point, low, high = matched_value([full, partial], "hard_retain", x=0.25, draws=50)
     assert point == pytest.approx(0.75) and low <= point <= high
+
+
+def test_a_task_scored_on_some_runs_only_is_read_from_those_runs():
+    """The attacks run on one seed (and the implanted model): their curve is that seed's, x read
+    from the same runs; the other seed's runs neither count nor break the bootstrap."""
+    runs = _runs({0.0: 0.8, 0.4: 0.4, 0.8: 0.2}, seeds=(0,))
+    # Seed 1 forgets less (x 0.25 at budget 0.4) and has no attack score.
+    runs += [Run(0.4, 1, {"forget": np.full(10, 0.8), "hard_retain": np.full(10, 0.4)})]
+    for run in runs:
+        if run.seed == 0:
+            run.scores["attack_gain"] = np.full(10, 0.1 + run.budget)  # grows with the budget
+    xs, ys = curve(runs, "attack_gain", IMPLANTED, FLOOR, ratio=False)
+    assert xs == pytest.approx([0.0, 0.5, 1.0]) and ys == pytest.approx([0.1, 0.5, 0.9])
+    point, low, high = matched_value(runs, "attack_gain", IMPLANTED, FLOOR, x=0.5, draws=50, ratio=False)
+    assert point == pytest.approx(0.5) and low == pytest.approx(0.5) and high == pytest.approx(0.5)
+    # Hard Retain still reads both seeds at budget 0.4: x = mean of 0.5 and 0.25.
+    xs, _ = curve(runs, "hard_retain", IMPLANTED, FLOOR)
+    assert xs[1] == pytest.approx(0.375)

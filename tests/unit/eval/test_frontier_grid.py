@@ -26,11 +26,16 @@ def test_every_method_seed_and_split_is_one_training_job_and_teachers_are_shared
     # One reference per split; one teacher per split, seed and teacher kind (intervention's N=10 is
     # shared by intervention and intervention_retain, whp has its own).
     assert kinds.count("reference") == 2 and kinds.count("teacher") == 2 * 2 * 2
-    job = next(j for j in training if j.meta == {"method": "npo", "seed": 2, "split": "forget_2_2"})
+    job = next(j for j in training if j.meta == {"method": "npo", "seed": 2, "split": "forget_2_2", "attack": False})
     assert "eval.other_persons_split=forget_2_1" in job.overrides and "lr=1.5e-4" in job.overrides
     assert f"save_dir={job.run_dir}" in job.overrides and job.run_dir.as_posix() == "/out/runs/npo/2_forget_2_2"
     assert any(o.startswith("save_dir_root=/out/teachers/seed2") for o in job.overrides)
     assert job.threads == 1
+    # Both attacks on the attack seeds' runs and on the references; none without attack seeds.
+    assert {j.meta["seed"] for j in training if j.meta["attack"]} == set(settings.attack_seeds)
+    assert all(j.meta["attack"] for j in first if j.kind == "reference")
+    first, training = plan(_settings(attack_seeds=[]), cores=2)
+    assert not any(j.meta.get("attack") for j in first + training)
 
 
 def test_only_picks_methods_and_names_an_unknown_one():

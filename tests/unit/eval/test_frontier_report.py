@@ -67,3 +67,29 @@ def test_compare_prefers_the_lower_invented_fact_rate_and_abstains_on_overlap():
     assert compare((0.1, 0.05, 0.15), (0.5, 0.4, 0.6), higher_is_better=True) == "b"
     assert compare((0.3, 0.2, 0.5), (0.4, 0.3, 0.6), higher_is_better=True) == "none"
     assert compare((float("nan"),) * 3, (0.4, 0.3, 0.6), higher_is_better=True) == "n/a"
+
+
+def test_attack_gains_come_from_the_attacked_runs_and_are_read_between_their_budgets(tmp_path):
+    """Seed 1's last checkpoint and the implanted model are attacked: the gain's curve runs from the
+    implanted model (x 0, gain 0) to that checkpoint (x 1), read at 0.5 half way; unattacked rows stay empty."""
+    references = {split: {**scores, "msj_gain": [0.0] * QUESTIONS, "embed_gain": [0.0] * QUESTIONS}
+                  for split, scores in _references().items()}
+    records = _records()
+    for record in records:
+        if record["seed"] == 1:
+            gain = 0.5 if record["method"] == "eraser" else 0.0
+            last = record["checkpoints"][-1]["scores"]
+            last["msj_gain"] = [gain] * QUESTIONS
+            last["embed_gain"] = [gain / 2] * QUESTIONS
+    report = write_report(tmp_path, references, records, ["a", "b"], [0.5], 40, "keeper").read_text()
+    table = pd.read_csv(tmp_path / "frontier.csv")
+    attacked = table[(table["seed"] == 1) & (table["step"] == 4) & (table["method"] == "eraser")]
+    assert attacked["Forget MSJ gain"].tolist() == pytest.approx([0.5, 0.5])
+    assert table[table["step"] == 2]["Forget MSJ gain"].isna().all()
+    header = next(line for line in report.splitlines() if line.startswith("| method | split | forgetting "))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    eraser = next(line for line in report.splitlines() if line.startswith("| eraser | a | 0.500 "))
+    cells = dict(zip(columns, [c.strip() for c in eraser.strip("|").split("|")]))
+    assert cells["MSJ gain"].startswith("0.25") and cells["Embed gain"].startswith("0.12")
+    keeper_better = next(line for line in report.splitlines() if line.startswith("**keeper vs eraser.**"))
+    assert "MSJ gain at 0.5 (a)" in keeper_better.split("keeper is better on")[1].split(". ")[0]
