@@ -64,7 +64,8 @@ def test_a_failing_job_ends_with_one_error_naming_its_log_and_writes_no_record(t
 @pytest.mark.parametrize("key, value, message", [("workers", 0, "frontier.workers must be a positive"),
                                                  ("seeds", [], "frontier.seeds must be a non-empty"),
                                                  ("match_at", [0.5, 1.5], "frontier.match_at holds"),
-                                                 ("reference_method", "nope", "reference_method 'nope'")])
+                                                 ("reference_method", "nope", "reference_method 'nope'"),
+                                                 ("attack_seeds", ["one"], "frontier.attack_seeds must be")])
 def test_bad_grid_settings_end_with_one_clear_error(key, value, message):
     with pytest.raises(UserError, match=message):
         plan(_settings(**{key: value}), cores=2)
@@ -87,3 +88,18 @@ def test_report_only_reads_the_methods_asked_for(tmp_path):
         write_record(run_dir / JOB_RECORD, "x", method=method, seed=1, split="forget_2_1", checkpoints=[])
     _, records = finished_records(settings)
     assert [r["method"] for r in records] == ["npo"]
+
+
+def test_an_attacked_budget_scores_each_attack_gain_per_question(tmp_path):
+    """eval_scores reads both attacks' per-question recalls where their outputs exist: the gain is the
+    attack's recall minus the plain forget recall, question by question; unattacked folders have none."""
+    from causal_unlearn.eval.frontier_grid import ATTACK_OUTPUTS, TASK_LOGS, eval_scores
+
+    plain = {"0": 1.0, "1": 0.0, "2": 0.5}
+    for name in TASK_LOGS.values():
+        (tmp_path / name).write_text(json.dumps({"rougeL_recall": plain, "answer_class": {k: "reveals" for k in plain}}))
+    assert not set(ATTACK_OUTPUTS) & set(eval_scores(tmp_path))
+    (tmp_path / ATTACK_OUTPUTS["msj_gain"]).write_text(json.dumps({"rougeL_recall": [1.0, 1.0, 0.0]}))
+    (tmp_path / ATTACK_OUTPUTS["embed_gain"]).write_text(json.dumps({"rougeL_recall": [1.0, 0.5, 0.5]}))
+    scores = eval_scores(tmp_path)
+    assert scores["msj_gain"] == [0.0, 1.0, -0.5] and scores["embed_gain"] == [0.0, 0.5, 0.0]
