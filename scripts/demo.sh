@@ -85,7 +85,10 @@ reference_eval() {  # reference_eval base|implanted: evaluate the model on $spli
 
 reference_attacks() {  # both attacks on the implanted model, for reference, once its evaluation (an earlier job) is done
     local status_file="$queue.implanted-eval"
-    while [[ ! -f "$status_file" ]]; do sleep 1; done
+    while [[ ! -f "$status_file" ]]; do
+        [[ -f "$queue" ]] || return 1  # the demo is ending (interrupted): nothing to wait for
+        sleep 1
+    done
     if [[ $(cat "$status_file") != 0 ]]; then
         echo "[demo] the implanted model's evaluation failed: its attacks are skipped" >&2
         return 1
@@ -108,8 +111,13 @@ run_job() {  # one entry of the job list below
     case "$1" in
         base) reference_eval base ;;
         implanted)  # the status tells the attacks' job (later in the queue) that it may start
-            local status=0
-            (set -e; reference_eval implanted) || status=$?
+            # Not `( ... ) || status=$?`: inside an || list bash ignores set -e, and a failed
+            # stage would go unnoticed. A plain subshell with set -e stops at the first failure.
+            local status
+            set +e
+            (set -e; reference_eval implanted)
+            status=$?
+            set -e
             echo "$status" > "$queue.implanted-eval"
             return "$status" ;;
         implanted_attacks) reference_attacks ;;
@@ -123,11 +131,16 @@ run_job() {  # one entry of the job list below
     esac
 }
 
-worker() {  # take the next job from the queue until it is empty
-    local job
+worker() {  # take the next job from the queue until it is empty; a failed job does not stop the others
+    local job failed=0
     while job=$(flock "$queue.lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' _ "$queue") && [[ -n "$job" ]]; do
-        run_job "$job"
+        # A subshell with set -e stops the job at its first failing command (in an || list bash would not).
+        set +e
+        (set -e; run_job "$job")
+        (( $? == 0 )) || failed=1
+        set -e
     done
+    return "$failed"
 }
 
 queue=$(mktemp)
@@ -162,7 +175,13 @@ for split in "${splits[@]}"; do
         worker &
         pids+=($!)
     done
-    for pid in "${pids[@]}"; do wait "$pid"; done
+    # Every worker runs to the end, even after another's job failed (a failed job stops only its worker).
+    failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    if (( failed )); then
+        echo "[demo] a job failed on $split (its error is above); the other jobs ran to the end" >&2
+        exit 1
+    fi
     unset OMP_NUM_THREADS
 done
 $python -c "import pandas as pd, sys; pd.set_option('display.width', 250); print(pd.read_csv(sys.argv[1]).round(3).to_string(index=False))" "$out_dir/summary.csv"
