@@ -4,6 +4,7 @@ every checkpoint, compared at matched forgetting with bootstrap intervals (docs/
     python frontier.py                                        # config/frontier_mini.yaml's grid
     python frontier.py frontier.seeds=[1,2,3] frontier.workers=4
     python frontier.py frontier.report_only=true              # frontier.csv and report.md from finished runs
+    python frontier.py --config-name=frontier_wpu             # the paper's Llama-2-7b-chat on WPU, one GPU per job
 
 Writes {frontier.out_dir}/frontier.csv (one row per run and budget) and report.md (plots, the
 matched-forgetting table, verdicts). A rerun skips every finished run.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Forgetting-retention frontiers on the embedded default (frontier.py, docs/frontier.md): sets up the
 # environment like the other scripts, then runs the grid of config/frontier_mini.yaml. Arguments are
-# Hydra overrides of that config.
+# Hydra overrides of that config (`--config-name=frontier_wpu` for the paper's model on GPUs).
 #
 #   bash scripts/frontier.sh                                          # the default grid, results/frontier
 #   bash scripts/frontier.sh frontier.splits=[forget_2_1,forget_2_2] frontier.seeds=[1,2,3]

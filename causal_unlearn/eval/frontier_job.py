@@ -22,12 +22,10 @@ import logging
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from causal_unlearn.attacks.all_stages import run_attacks
-from causal_unlearn.core.configs import validate
-from causal_unlearn.core.paths import repo_root
+from causal_unlearn.core.configs import compose_config, validate
 from causal_unlearn.core.run_layout import checkpoint_dirs, checkpoint_eval_dir
 from causal_unlearn.core.runtime import setup_logging
 from causal_unlearn.eval.qa_eval import run_evaluation
@@ -38,8 +36,7 @@ logger = logging.getLogger("frontier")
 
 
 def stage_config(config_name: str, overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(repo_root() / "config"), version_base="1.3"):
-        cfg = compose(config_name=config_name.removesuffix(".yaml"), overrides=overrides)
+    cfg = compose_config(config_name, overrides)
     validate(cfg)
     return cfg
 

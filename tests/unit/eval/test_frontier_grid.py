@@ -5,12 +5,13 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
+from causal_unlearn.core.configs import compose_config, validate
 from causal_unlearn.core.errors import UserError
 from causal_unlearn.eval.frontier_grid import plan
 
 
-def _settings(**changes):
-    settings = OmegaConf.load("config/frontier_mini.yaml").frontier
+def _settings(config="frontier_mini", **changes):
+    settings = compose_config(config, []).frontier
     settings.implant_dir = "/models/implant"
     settings.out_dir = "/out"
     for key, value in changes.items():
@@ -27,7 +28,7 @@ def test_every_method_seed_and_split_is_one_training_job_and_teachers_are_shared
     # shared by intervention and intervention_retain, whp has its own).
     assert kinds.count("reference") == 2 and kinds.count("teacher") == 2 * 2 * 2
     job = next(j for j in training if j.meta == {"method": "npo", "seed": 2, "split": "forget_2_2", "attack": False})
-    assert "eval.other_persons_split=forget_2_1" in job.overrides and "lr=1.5e-4" in job.overrides
+    assert "eval.other_persons_split=forget_2_1" in job.overrides and "lr=2e-4" in job.overrides
     assert f"save_dir={job.run_dir}" in job.overrides and job.run_dir.as_posix() == "/out/runs/npo/2_forget_2_2"
     assert any(o.startswith("save_dir_root=/out/teachers/seed2") for o in job.overrides)
     assert job.threads == 1
@@ -36,6 +37,22 @@ def test_every_method_seed_and_split_is_one_training_job_and_teachers_are_shared
     assert all(j.meta["attack"] for j in first if j.kind == "reference")
     first, training = plan(_settings(attack_seeds=[]), cores=2)
     assert not any(j.meta.get("attack") for j in first + training)
+
+
+def test_the_gpu_grid_plans_the_papers_model_and_every_job_composes_with_its_stage_config():
+    settings = _settings("frontier_wpu")
+    assert settings.implant_config is None and settings.stage_config == "forget_wpu.yaml"
+    first, training = plan(settings, cores=8)
+    assert len(training) == len(settings.methods) * len(settings.seeds) * len(settings.splits)
+    # Nothing is implanted: the reference rows and every run start from the hub model itself.
+    assert all(f"model_path={settings.implant_dir}" in job.overrides for job in first + training)
+    for job in first + training:
+        stage = compose_config(settings.stage_config, job.overrides)
+        validate(stage)
+        assert stage.model_family == "llama2-7b"
+    # The paper's learning rates: 1e-5 for the teacher methods, 4e-5 with a retain term.
+    lrs = {job.meta["method"]: next(o for o in job.overrides if o.startswith("lr=")) for job in training}
+    assert lrs["intervention"] == "lr=1e-5" and lrs["npo"] == "lr=4e-5"
 
 
 def test_only_picks_methods_and_names_an_unknown_one():
