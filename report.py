@@ -10,7 +10,8 @@ TOFU run directory (one aggregate_stat.csv per checkpoint, under checkpoint-*/ev
 
 TOFU frontier across methods (Forget Quality against Model Utility at every checkpoint):
 
-    python report.py --tofu-frontier intervention=RUN_A grad_diff=RUN_B npo=RUN_C --out results/tofu_cpu
+    python report.py --tofu-frontier intervention=RUN_A grad_diff=RUN_B npo=RUN_C --out results/tofu_cpu \
+        --start TARGET_EVAL   # optional: the eval folder (aggregate_stat.csv) of the model before unlearning, step 0
 """
 
 import argparse
@@ -31,6 +32,8 @@ def main() -> None:
     parser.add_argument("--reference", default=None, help="method row drawn as the before-unlearning reference")
     parser.add_argument("--tofu-run", type=Path, help="TOFU run directory holding checkpoint-*/eval/aggregate_stat.csv")
     parser.add_argument("--tofu-frontier", nargs="+", metavar="METHOD=RUN", help="TOFU runs to plot on one frontier")
+    parser.add_argument("--start", type=Path, default=None,
+                        help="with --tofu-frontier: eval folder of the model before unlearning (aggregate_stat.csv), step 0")
     parser.add_argument("--out", type=Path, default=Path("."), help="where --tofu-frontier writes tofu_frontier.md")
     args = parser.parse_args()
     try:
@@ -42,7 +45,7 @@ def main() -> None:
             pairs = [item.split("=", 1) for item in args.tofu_frontier]
             if any(len(pair) != 2 for pair in pairs):
                 raise UserError("--tofu-frontier takes METHOD=RUN_DIR pairs, e.g. intervention=results/runs/x")
-            logger.info("Wrote %s", tofu_frontier_report({m: Path(r) for m, r in pairs}, args.out))
+            logger.info("Wrote %s", tofu_frontier_report({m: Path(r) for m, r in pairs}, args.out, args.start))
         else:
             raise UserError("Give --summary CSV, --tofu-run DIR or --tofu-frontier METHOD=RUN ....")
     except UserError as err:

@@ -7,12 +7,14 @@
 #                grad_diff's retain loss draws from, since forget.py keeps eval questions out)
 #   2. target:   finetune.py on target_train  -> OUT/models/target
 #   3. retain:   finetune.py on retain_slice (never sees forget01) -> OUT/models/retain
-#   4. retain eval: evaluate_util.py (eval_everything tasks, ds_size items each) -> retain_result
+#   4. retain eval: evaluate_util.py (eval_everything tasks, ds_size items each) -> retain_result;
+#      the target model evaluated the same way and aggregated (Forget Quality, Model Utility): step 0
 #   5. tofu.sh -f intervention -n 1, then tofu.sh -f BASELINE for each baseline, on forget01 with the
 #      target model: a checkpoint per epoch, each evaluated (same ds_size) into
 #      checkpoint-*/eval/aggregate_stat.csv with Forget Quality and Model Utility, and
 #      best_checkpoint.json + report.md per run;
-#   6. OUT/tofu_frontier.md: Forget Quality against Model Utility at every checkpoint of every method.
+#   6. OUT/tofu_frontier.md: Forget Quality against Model Utility at every checkpoint of every method,
+#      each curve starting at the target model (step 0).
 #
 #   bash scripts/tofu_cpu.sh                           # everything under results/tofu_cpu
 #   bash scripts/tofu_cpu.sh -o /tmp/tofu -b npo -z 20  # another folder, NPO alone as baseline, 20 eval items
@@ -117,6 +119,12 @@ timed "retain model (retain slice only)" $python finetune.py "${finetune[@]}" \
 timed "retain model evaluation" $python evaluate_util.py --config-name=eval_everything.yaml \
     "model_family=$family" "model_path=$out_dir/models/retain" "data_path=$out_dir/data" split=forget01 \
     "save_dir=$out_dir/retain_eval" "${eval_settings[@]}"
+# The target model before unlearning, scored as a checkpoint is: step 0 of every method's curve.
+timed "target model evaluation" $python evaluate_util.py --config-name=eval_everything.yaml \
+    "model_family=$family" "model_path=$out_dir/models/target" "data_path=$out_dir/data" split=forget01 \
+    "save_dir=$out_dir/target_eval" "${eval_settings[@]}"
+$python aggregate_eval_tofu.py "ckpt_result=$out_dir/target_eval/eval_log_aggregated.json" \
+    "retain_result=$out_dir/retain_eval/eval_log_aggregated.json" "save_file=$out_dir/target_eval/aggregate_stat.csv"
 
 unlearn=(-n 1 -s "$out_dir/runs" -p forget01 -d "$out_dir/data" -m "$out_dir/models/target"
          -r "$out_dir/retain_eval/eval_log_aggregated.json" -- "model_family=$family"
@@ -131,7 +139,7 @@ for baseline in $baselines; do
     timed "tofu.sh $baseline" bash scripts/tofu.sh -f "$baseline" "${unlearn[@]}"
     frontier_runs+=("$baseline=$out_dir/runs/$baseline/1_42_forget01")
 done
-$python report.py --tofu-frontier "${frontier_runs[@]}" --out "$out_dir"
+$python report.py --tofu-frontier "${frontier_runs[@]}" --start "$out_dir/target_eval" --out "$out_dir"
 
 echo "[tofu_cpu] stage times:"
 printf '  %s\n' "${stage_times[@]}"

@@ -83,10 +83,16 @@ def checkpoint_table(run_dir: Path) -> pd.DataFrame:
     return pd.concat([pd.read_csv(f).assign(step=checkpoint_step(f)) for f in files], ignore_index=True)
 
 
-def tofu_frontier_report(runs: dict[str, Path], out_dir: Path) -> Path:
+def tofu_frontier_report(runs: dict[str, Path], out_dir: Path, start: Path | None = None) -> Path:
     """TOFU's trade-off across methods: Forget Quality against Model Utility at every checkpoint, one
-    curve per method (TOFU's own frontier plot), and the checkpoints' table."""
+    curve per method (TOFU's own frontier plot), and the checkpoints' table. `start`: the eval folder
+    of the model before unlearning (its aggregate_stat.csv), step 0 of every curve."""
     tables = {method: checkpoint_table(run) for method, run in runs.items()}
+    if start is not None:
+        if not (start / AGGREGATE_FILE).is_file():
+            raise UserError(f"No {AGGREGATE_FILE} in {start}; evaluate the model before unlearning into it first.")
+        before = pd.read_csv(start / AGGREGATE_FILE).assign(step=0)
+        tables = {method: pd.concat([before, table], ignore_index=True) for method, table in tables.items()}
     figure, axis = plt.subplots(figsize=(5.5, 4.0))
     for method, table in tables.items():
         axis.plot(table["Model Utility"], table["Forget Quality"], marker="o", label=method)
@@ -105,7 +111,9 @@ def tofu_frontier_report(runs: dict[str, Path], out_dir: Path) -> Path:
                        for m, t in tables.items()], ignore_index=True)
     path = out_dir / "tofu_frontier.md"
     atomic_write_text(path, "# TOFU: Forget Quality against Model Utility per checkpoint\n\n"
-                      f"![frontier]({image.name})\n\nPoints are labelled with their step.\n\n{markdown_table(shown)}\n")
+                      f"![frontier]({image.name})\n\nPoints are labelled with their step"
+                      f"{' (step 0: the model before unlearning)' if start is not None else ''}.\n\n"
+                      f"{markdown_table(shown)}\n")
     return path
 
 

@@ -44,3 +44,12 @@ def test_tofu_frontier_puts_every_method_s_checkpoints_in_one_table_and_plot(tmp
     assert (tmp_path / "out" / "tofu_frontier.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(UserError, match="No checkpoint"):
         tofu_frontier_report({"npo": tmp_path / "missing"}, tmp_path / "out")
+    # The model before unlearning starts every curve at step 0.
+    before = tmp_path / "target_eval"
+    before.mkdir()
+    pd.DataFrame([{"Forget Quality": 0.0001, "Model Utility": 0.65}]).to_csv(before / "aggregate_stat.csv", index=False)
+    report = tofu_frontier_report(runs, tmp_path / "out", start=before).read_text()
+    assert "| intervention | 0 | 0.000 | 0.650 |" in report and "| grad_diff | 0 | 0.000 | 0.650 |" in report
+    assert report.index("| intervention | 0 |") < report.index("| intervention | 2 |")
+    with pytest.raises(UserError, match="evaluate the model before unlearning"):
+        tofu_frontier_report(runs, tmp_path / "out", start=tmp_path / "nowhere")
