@@ -99,7 +99,7 @@ def tofu_frontier_report(runs: dict[str, Path], out_dir: Path, start: Path | Non
         for utility, quality, step in zip(table["Model Utility"], table["Forget Quality"], table["step"]):
             axis.annotate(str(step), (utility, quality), fontsize=6)
     axis.set_xlabel("Model Utility (higher keeps more)")
-    axis.set_ylabel("Forget Quality (p-value; higher forgets more like never seen)")
+    axis.set_ylabel("Forget Quality (KS p-value; higher forgets more)")
     axis.set_yscale("log")
     axis.legend(fontsize=7)
     figure.tight_layout()
