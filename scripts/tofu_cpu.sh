@@ -116,13 +116,13 @@ timed "target model (forget01 + retain slice)" $python finetune.py "${finetune[@
     "qa_splits=[target_train]" "save_dir=$out_dir/models/target"
 timed "retain model (retain slice only)" $python finetune.py "${finetune[@]}" \
     "qa_splits=[retain_slice]" "save_dir=$out_dir/models/retain"
-timed "retain model evaluation" $python evaluate_util.py --config-name=eval_everything.yaml \
-    "model_family=$family" "model_path=$out_dir/models/retain" "data_path=$out_dir/data" split=forget01 \
-    "save_dir=$out_dir/retain_eval" "${eval_settings[@]}"
+evaluate_model() {  # evaluate_model MODEL_DIR SAVE_DIR: TOFU's tasks on forget01, ds_size items each
+    $python evaluate_util.py --config-name=eval_everything.yaml "model_family=$family" "model_path=$1" \
+        "data_path=$out_dir/data" split=forget01 "save_dir=$2" "${eval_settings[@]}"
+}
+timed "retain model evaluation" evaluate_model "$out_dir/models/retain" "$out_dir/retain_eval"
 # The target model before unlearning, scored as a checkpoint is: step 0 of every method's curve.
-timed "target model evaluation" $python evaluate_util.py --config-name=eval_everything.yaml \
-    "model_family=$family" "model_path=$out_dir/models/target" "data_path=$out_dir/data" split=forget01 \
-    "save_dir=$out_dir/target_eval" "${eval_settings[@]}"
+timed "target model evaluation" evaluate_model "$out_dir/models/target" "$out_dir/target_eval"
 $python aggregate_eval_tofu.py "ckpt_result=$out_dir/target_eval/eval_log_aggregated.json" \
     "retain_result=$out_dir/retain_eval/eval_log_aggregated.json" "save_file=$out_dir/target_eval/aggregate_stat.csv"
 
