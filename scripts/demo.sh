@@ -107,19 +107,22 @@ wpu() {  # wpu LABEL METHOD [hydra overrides]: one method through the whole pipe
         tr '\r' '\n' | grep --line-buffered -E '^\[(wpu|demo)\]|error' | sed -u "s/^/[$label] /"
 }
 
+run_strict() {  # run_strict CMD...: CMD in a subshell that stops at its first failing command; its exit status in $strict_status
+    # Not `( ... ) || status=$?`: inside an || list bash ignores set -e, and a failed stage would go
+    # unnoticed. Called as a plain command it returns 0, so the caller's set -e is not triggered.
+    set +e
+    (set -e; "$@")
+    strict_status=$?
+    set -e
+}
+
 run_job() {  # one entry of the job list below
     case "$1" in
         base) reference_eval base ;;
         implanted)  # the status tells the attacks' job (later in the queue) that it may start
-            # Not `( ... ) || status=$?`: inside an || list bash ignores set -e, and a failed
-            # stage would go unnoticed. A plain subshell with set -e stops at the first failure.
-            local status
-            set +e
-            (set -e; reference_eval implanted)
-            status=$?
-            set -e
-            echo "$status" > "$queue.implanted-eval"
-            return "$status" ;;
+            run_strict reference_eval implanted
+            echo "$strict_status" > "$queue.implanted-eval"
+            return "$strict_status" ;;
         implanted_attacks) reference_attacks ;;
         intervention) wpu intervention intervention lr=6e-5 ;;
         intervention_retain) wpu intervention_retain intervention lr=6e-5 retain_strength=1 retain_loss=kl ;;
@@ -134,11 +137,8 @@ run_job() {  # one entry of the job list below
 worker() {  # take the next job from the queue until it is empty; a failed job does not stop the others
     local job failed=0
     while job=$(flock "$queue.lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' _ "$queue") && [[ -n "$job" ]]; do
-        # A subshell with set -e stops the job at its first failing command (in an || list bash would not).
-        set +e
-        (set -e; run_job "$job")
-        (( $? == 0 )) || failed=1
-        set -e
+        run_strict run_job "$job"
+        (( strict_status == 0 )) || failed=1
     done
     return "$failed"
 }
