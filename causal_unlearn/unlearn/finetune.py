@@ -7,7 +7,9 @@ With `save_epochs`, the model after each listed epoch is also kept, as save_dir/
 learning curve from one run. With `base_mix`, the saved weights (snapshots too) have that share
 of the start weights mixed back in. With `start_decay`, every optimizer step also pulls the weights
 toward the start weights (decoupled weight decay toward the start instead of toward zero). With
-`LoRA.r` > 0, only low-rank adapters train and are merged into the saved weights.
+`LoRA.r` > 0, only low-rank adapters train and are merged into the saved weights. With
+`replay_titles`, the QA rows of those titles are general-knowledge replay, distilled from the start
+model instead of learned (unlearn/replay_distill.py).
 """
 
 import copy
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from causal_unlearn.core.data import encode_document, encode_with_labels, load_split, require_fields
 from causal_unlearn.core.errors import UserError
@@ -61,6 +63,20 @@ def check_start_decay(start_decay) -> float:
         raise UserError(f"start_decay={start_decay} is not a rate of 0 or more; set start_decay to one, "
                         f"for example start_decay=40 (0 turns it off).")
     return float(start_decay)
+
+
+def check_replay_titles(replay_titles, qa_rows: list[dict]) -> set[str]:
+    """The replay titles, refused unless each is the title of at least one QA row (a misspelt title
+    would silently turn the distillation off)."""
+    if not isinstance(replay_titles, (list, tuple, ListConfig)) or not all(isinstance(t, str) for t in replay_titles):
+        raise UserError(f"replay_titles={replay_titles} is not a list of QA titles; set it to one, "
+                        f"for example replay_titles=[general] ([] learns every QA row).")
+    titles = {row.get("title") for row in qa_rows}
+    missing = [title for title in replay_titles if title not in titles]
+    if missing:
+        raise UserError(f"replay_titles lists {missing}, which no row of qa_splits has as its title; "
+                        f"use titles of the QA rows or replay_titles=[].")
+    return set(replay_titles)
 
 
 def check_lora_alone(cfg: DictConfig) -> None:
@@ -138,12 +154,20 @@ def build_examples(cfg: DictConfig, family, tokenizer) -> list[dict]:
         qa_rows += rows
     # A fixed shuffle before packing mixes topics inside each chat, so no chat is all one person.
     random.Random(cfg.seed).shuffle(qa_rows)
-    for start in range(0, len(qa_rows), cfg.qa_per_chat):
-        turns = [(row[cfg.question_key], row[cfg.answer_key]) for row in qa_rows[start:start + cfg.qa_per_chat]]
-        chat = render_chat(family, tokenizer, turns)
-        examples.append(encode_with_labels(tokenizer, chat.text, chat.answer_spans, cfg.max_length))
+    replay_titles = check_replay_titles(cfg.replay_titles, qa_rows)
+    learned = [row for row in qa_rows if row.get("title") not in replay_titles]
+    replayed = [row for row in qa_rows if row.get("title") in replay_titles]
+    # Replay rows get chats of their own: the whole chat is distilled, the world's chats are learned.
+    for rows, replay in ((learned, False), (replayed, True)):
+        for start in range(0, len(rows), cfg.qa_per_chat):
+            turns = [(row[cfg.question_key], row[cfg.answer_key]) for row in rows[start:start + cfg.qa_per_chat]]
+            chat = render_chat(family, tokenizer, turns)
+            example = encode_with_labels(tokenizer, chat.text, chat.answer_spans, cfg.max_length)
+            examples.append({**example, "replay": replay} if replay_titles else example)
     if not examples:
         raise UserError("The corpus is empty: set document_splits and/or qa_splits to configs with rows.")
+    if replay_titles:  # documents are learned
+        examples = [{"replay": False, **example} for example in examples]
     return examples
 
 
@@ -158,7 +182,7 @@ def input_fingerprint(cfg: DictConfig) -> str:
     settings = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "save_dir"}
     # Keys added since models were first cached: at their defaults (no snapshots, no mixing) they
     # leave the fingerprint what it was before they existed, so those models are still current.
-    for key, default in (("save_epochs", []), ("base_mix", 0.0), ("start_decay", 0.0)):
+    for key, default in (("save_epochs", []), ("base_mix", 0.0), ("start_decay", 0.0), ("replay_titles", [])):
         if key in settings and settings[key] == default:
             settings.pop(key)
     if settings.get("LoRA", {}).get("r") == 0:  # the adapter settings are unused at r=0
@@ -173,6 +197,7 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     from transformers import Trainer, TrainingArguments
 
     from causal_unlearn.unlearn.collators import PaddingCollator
+    from causal_unlearn.unlearn.replay_distill import ReplayCollator, ReplayDistillTrainer
     from causal_unlearn.unlearn.trainer import apply_lora
 
     family = load_family(cfg.model_family)
@@ -214,8 +239,10 @@ def train(cfg: DictConfig, staging: Path) -> dict | None:
     callbacks = [start_decay_callback(start, start_decay)] if start_decay else []
     if cfg.save_epochs:
         callbacks.append(epoch_snapshots(list(cfg.save_epochs), staging, tokenizer, start if base_mix else None, base_mix))
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=PaddingCollator(tokenizer.pad_token_id),
-                      callbacks=callbacks)
+    distilled = any(example.get("replay") for example in examples)
+    trainer_class, collator = (ReplayDistillTrainer, ReplayCollator) if distilled else (Trainer, PaddingCollator)
+    trainer = trainer_class(model=model, args=args, train_dataset=examples, data_collator=collator(tokenizer.pad_token_id),
+                            callbacks=callbacks)
     started = time.time()
     result = trainer.train()
     seconds = time.time() - started

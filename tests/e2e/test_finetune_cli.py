@@ -8,6 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from causal_unlearn.core.embedded import embedded_model_dir
+from causal_unlearn.core.models import load_family, load_model, load_tokenizer
+from causal_unlearn.core.prompts import render_chat
 from helpers import REPO, run_cli
 
 
@@ -133,3 +135,37 @@ def test_lora_with_base_mix_is_refused_before_training(tmp_path):
     result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "LoRA.r=4", "base_mix=0.2"))
     assert result.returncode == 1 and "LoRA.r=4 trains adapters only" in result.stderr
     assert not (tmp_path / "model").exists()
+
+
+def test_distilled_replay_stays_nearer_the_start_model_than_learned_replay(tmp_path):
+    """With replay_titles the general rows are distilled from the start model: after training, the
+    model's next-token distributions on those chats are closer to the start model's than after the
+    same run that learns them as answers."""
+    make_corpus(tmp_path)
+    general = [{"title": "general", "question": f"Which colour is item {i}?", "answer": f"Item {i} is blue."} for i in range(4)]
+    with (tmp_path / "qa.json").open("a") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in general))
+    for name, extra in {"learned": [], "distilled": ["replay_titles=[general]"]}.items():
+        result = run_cli(*finetune_args(tmp_path, tmp_path / name, "num_epochs=3", *extra))
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    family = load_family("tiny-random")
+    tokenizer = load_tokenizer(family)
+    chat = render_chat(family, tokenizer, [(row["question"], row["answer"]) for row in general]).text
+    ids = torch.tensor([tokenizer(chat, add_special_tokens=False)["input_ids"]])
+    start = load_model(family).eval()
+
+    def kl_from_start(folder):
+        trained = load_model(family, str(folder)).eval()
+        with torch.no_grad():
+            p, q = start(input_ids=ids).logits.log_softmax(-1), trained(input_ids=ids).logits.log_softmax(-1)
+        return float((p.exp() * (p - q)).sum(-1).mean())
+
+    assert kl_from_start(tmp_path / "distilled") < 0.8 * kl_from_start(tmp_path / "learned")
+
+
+def test_a_replay_title_no_row_has_is_refused_without_output(tmp_path):
+    make_corpus(tmp_path)
+    result = run_cli(*finetune_args(tmp_path, tmp_path / "model", "replay_titles=[general]"))
+    assert result.returncode == 1 and "replay_titles lists ['general']" in result.stderr
+    assert not (tmp_path / "model").exists() and not list(tmp_path.glob(".model.partial-*"))

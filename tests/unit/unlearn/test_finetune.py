@@ -63,12 +63,14 @@ def test_the_pull_moves_trainable_weights_only_the_share_of_the_way_back():
 
 
 def test_new_keys_at_their_defaults_keep_the_fingerprint_of_a_config_without_them():
-    """Models cached before save_epochs, base_mix, start_decay and LoRA existed stay current; setting one retrains."""
-    overrides = ["model_family=tiny-random"]
+    """Models cached before save_epochs, base_mix, start_decay, LoRA and replay_titles existed (TOFU's
+    target and retain models) stay current; setting one retrains."""
+    overrides = ["model_family=tiny-random", "replay_titles=[]"]
     cfg = compose_config("finetune_mini.yaml", overrides)
     without_keys = OmegaConf.create(OmegaConf.to_container(cfg))
     with open_dict(without_keys):
-        del without_keys["save_epochs"], without_keys["base_mix"], without_keys["start_decay"], without_keys["LoRA"]
+        for key in ("save_epochs", "base_mix", "start_decay", "LoRA", "replay_titles"):
+            del without_keys[key]
     assert input_fingerprint(cfg) == input_fingerprint(without_keys)
-    for setting in ("save_epochs=[2]", "base_mix=0.4", "start_decay=40", "LoRA.r=8"):
+    for setting in ("save_epochs=[2]", "base_mix=0.4", "start_decay=40", "LoRA.r=8", "replay_titles=[general]"):
         assert input_fingerprint(compose_config("finetune_mini.yaml", [*overrides, setting])) != input_fingerprint(cfg)
