@@ -31,9 +31,11 @@ data="tests/data/varied_world"
 implant_dir="$out_dir/implant"
 started=$SECONDS
 
-# The varied-world recipe: finetune_mini.yaml as it is (4 epochs, linear decay) on a larger corpus: three
-# more wordings of every implant question (implant_qa_rephrased) and more general replay (implant_qa_general).
-recipe=(data_path="$data" "qa_splits=[implant_qa,implant_qa_rephrased,implant_qa_general]")
+# The varied-world recipe: finetune_mini.yaml (4 epochs, linear decay) on a larger corpus: three more
+# wordings of every implant question (implant_qa_rephrased) and more general replay (implant_qa_general),
+# the replay learned as answers at lr 1e-4. Distilled (the embedded world's setting) it kept 25 of 29
+# general answers at lr 1e-4 and 24 at 1.3e-4, learned 27 (docs/results.md#the-varied-world-distilled-or-learned-replay).
+recipe=(data_path="$data" "qa_splits=[implant_qa,implant_qa_rephrased,implant_qa_general]" "replay_titles=[]" lr=1e-4)
 
 timed() {  # timed LABEL CMD...: run a stage and print its wall time and peak RSS
     local label="$1"
