@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from transformers import Trainer
 
 from causal_unlearn.unlearn.collators import PaddingCollator
-from causal_unlearn.unlearn.losses import next_token_mask
+from causal_unlearn.unlearn.losses import Predictions
 
 
 class ReplayCollator(PaddingCollator):
@@ -43,10 +43,9 @@ def implant_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: tor
     logits (B, L, V); start_logits: the start model's logits for the replay rows only (R, L, V), or
     None when the batch has none.
     """
-    learned = next_token_mask(labels) & ~replay[:, None]
-    targets = torch.cat([labels[:, 1:], labels.new_full((len(labels), 1), -100)], dim=1)
-    total = F.cross_entropy(logits[learned].float(), targets[learned], reduction="sum")
-    count = learned.sum()
+    learned = Predictions.of(logits, labels.masked_fill(replay[:, None], -100))
+    total = learned.nll().sum()
+    count = torch.tensor(len(learned.targets), device=logits.device)
     if start_logits is not None:
         distilled = replay_positions(attention_mask, replay)
         log_model = F.log_softmax(logits[distilled].float(), dim=-1)
@@ -62,7 +61,7 @@ class ReplayDistillTrainer(Trainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.start_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.start_model = copy.deepcopy(self.model).eval().requires_grad_(False).to(self.args.device)
         # The loss is a mean over the micro-batch; the Trainer divides by the accumulation steps.
         self.model_accepts_loss_kwargs = False
 
@@ -72,7 +71,6 @@ class ReplayDistillTrainer(Trainer):
         logits = model(input_ids=ids, attention_mask=attention).logits
         start_logits = None
         if replay.any():
-            self.start_model.to(ids.device)
             with torch.no_grad():
                 start_logits = self.start_model(input_ids=ids[replay], attention_mask=attention[replay]).logits
         loss = implant_loss(logits, labels, attention, replay, start_logits)
